@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Synchronous chunk I/O. Callers are workers in process context that may
+ * sleep; memory comes from GFP_NOIO so that reclaim never recurses into
+ * the block layer we are serving.
+ */
+#include "vss.h"
+#include "chunk_io.h"
+#include <linux/uio.h>
+#include <linux/slab.h>
+
+struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes)
+{
+	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
+	struct vss_chunk_buf *buf;
+	unsigned int i;
+
+	buf = kmalloc(struct_size(buf, bvec, nr), GFP_NOIO);
+	if (!buf)
+		return NULL;
+	buf->nr_pages = 0;
+	buf->bytes = bytes;
+	for (i = 0; i < nr; i++) {
+		struct page *page = alloc_page(GFP_NOIO);
+
+		if (!page) {
+			vss_chunk_buf_free(buf);
+			return NULL;
+		}
+		bvec_set_page(&buf->bvec[i], page,
+			      min_t(unsigned int, PAGE_SIZE,
+				    bytes - i * PAGE_SIZE), 0);
+		buf->nr_pages++;
+	}
+	return buf;
+}
+
+void vss_chunk_buf_free(struct vss_chunk_buf *buf)
+{
+	unsigned int i;
+
+	if (!buf)
+		return;
+	for (i = 0; i < buf->nr_pages; i++)
+		__free_page(buf->bvec[i].bv_page);
+	kfree(buf);
+}
+
+/**
+ * vss_bdev_rw - read or write the first @bytes of @buf at @sector
+ * @bdev: device
+ * @sector: first sector on @bdev
+ * @buf: chunk buffer
+ * @bytes: multiple of 512, at most @buf->bytes
+ * @write: direction
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_bdev_rw(struct block_device *bdev, sector_t sector,
+		struct vss_chunk_buf *buf, unsigned int bytes, bool write)
+{
+	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
+	unsigned int done = 0, i;
+	struct bio *bio;
+	int ret;
+
+	bio = bio_alloc(bdev, nr, write ? REQ_OP_WRITE : REQ_OP_READ,
+			GFP_NOIO);
+	bio->bi_iter.bi_sector = sector;
+	for (i = 0; i < nr; i++) {
+		unsigned int len = min_t(unsigned int, PAGE_SIZE, bytes - done);
+
+		if (bio_add_page(bio, buf->bvec[i].bv_page, len, 0) != len) {
+			bio_put(bio);
+			return -EIO;
+		}
+		done += len;
+	}
+	ret = submit_bio_wait(bio);
+	bio_put(bio);
+	return ret;
+}
+
+/**
+ * vss_file_rw - read or write @bytes at @pos of @file through the VFS
+ * @file: open file
+ * @pos: byte offset in @file
+ * @bvec: pages holding the data
+ * @nr_bvec: entries in @bvec
+ * @skip: bytes of @bvec to skip before the data starts
+ * @bytes: length
+ * @write: direction
+ *
+ * A short transfer is an error: the store never reads past what it wrote.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
+		unsigned int nr_bvec, size_t skip, size_t bytes, bool write)
+{
+	struct iov_iter iter;
+	ssize_t ret;
+
+	iov_iter_bvec(&iter, write ? ITER_SOURCE : ITER_DEST, bvec, nr_bvec,
+		      skip + bytes);
+	iov_iter_advance(&iter, skip);
+	if (write)
+		ret = vfs_iter_write(file, &iter, &pos, 0);
+	else
+		ret = vfs_iter_read(file, &iter, &pos, 0);
+	if (ret < 0)
+		return ret;
+	return ret == bytes ? 0 : -EIO;
+}

@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Synchronous I/O of page buffers against a block device or a file, used
+ * by copy-on-write and by image I/O from process context.
+ */
+#ifndef VSS_CHUNK_IO_H
+#define VSS_CHUNK_IO_H
+
+#include <linux/bvec.h>
+#include <linux/blkdev.h>
+#include <linux/fs.h>
+
+/* A page-backed buffer of one chunk. */
+struct vss_chunk_buf {
+	unsigned int nr_pages;
+	unsigned int bytes;
+	struct bio_vec bvec[];
+};
+
+struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes);
+void vss_chunk_buf_free(struct vss_chunk_buf *buf);
+
+int vss_bdev_rw(struct block_device *bdev, sector_t sector,
+		struct vss_chunk_buf *buf, unsigned int bytes, bool write);
+int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
+		unsigned int nr_bvec, size_t skip, size_t bytes, bool write);
+
+#endif /* VSS_CHUNK_IO_H */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Every difference between the supported kernels (Debian 12: 6.1 and 6.12)
+ * lives here, so the rest of the module reads as if written for one kernel.
+ */
+#ifndef VSS_COMPAT_H
+#define VSS_COMPAT_H
+
+#include <linux/version.h>
+#include <linux/blkdev.h>
+#include <linux/ftrace.h>
+#include <linux/fs.h>
+#include <net/genetlink.h>
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
+#error "vss needs Linux 6.1 or newer"
+#endif
+
+/*
+ * An open block device. 6.1 hands out the block_device itself; from 6.9
+ * an open device is a struct file.
+ */
+struct vss_bdev_handle {
+	struct block_device *bdev;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct file *file;
+#endif
+};
+
+/*
+ * Opens @dev, for writing if @write. A non-NULL @holder opens it
+ * exclusively: nobody may mount it or open it exclusively meanwhile.
+ */
+static inline int vss_bdev_open(dev_t dev, bool write, void *holder,
+				struct vss_bdev_handle *handle)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct file *file;
+
+	file = bdev_file_open_by_dev(dev, BLK_OPEN_READ |
+				     (write ? BLK_OPEN_WRITE : 0), holder,
+				     NULL);
+	if (IS_ERR(file))
+		return PTR_ERR(file);
+	handle->file = file;
+	handle->bdev = file_bdev(file);
+#else
+	struct block_device *bdev;
+
+	bdev = blkdev_get_by_dev(dev, FMODE_READ | (write ? FMODE_WRITE : 0) |
+				 (holder ? FMODE_EXCL : 0), holder);
+	if (IS_ERR(bdev))
+		return PTR_ERR(bdev);
+	handle->bdev = bdev;
+#endif
+	return 0;
+}
+
+static inline void vss_bdev_close(struct vss_bdev_handle *handle, bool write,
+				  bool exclusive)
+{
+	if (!handle->bdev)
+		return;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	fput(handle->file);
+	handle->file = NULL;
+#else
+	blkdev_put(handle->bdev, FMODE_READ | (write ? FMODE_WRITE : 0) |
+		   (exclusive ? FMODE_EXCL : 0));
+#endif
+	handle->bdev = NULL;
+}
+
+/* The block device behind an open file of a block special file. */
+static inline struct block_device *vss_file_bdev(struct file *file)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	return file_bdev(file);
+#else
+	return I_BDEV(file->f_mapping->host);
+#endif
+}
+
+static inline int vss_bdev_freeze(struct block_device *bdev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	return bdev_freeze(bdev);
+#else
+	return freeze_bdev(bdev);
+#endif
+}
+
+static inline int vss_bdev_thaw(struct block_device *bdev)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 8, 0)
+	return bdev_thaw(bdev);
+#else
+	return thaw_bdev(bdev);
+#endif
+}
+
+/* Image disks: queue limits moved into blk_alloc_disk() in 6.9. */
+static inline struct gendisk *vss_alloc_disk(unsigned int logical_block_size,
+					     unsigned int physical_block_size,
+					     unsigned int max_discard_sectors)
+{
+	struct gendisk *disk;
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
+	struct queue_limits lim = {
+		.logical_block_size = logical_block_size,
+		.physical_block_size = physical_block_size,
+		.io_min = physical_block_size,
+		.max_hw_discard_sectors = max_discard_sectors,
+		.max_write_zeroes_sectors = max_discard_sectors,
+		.discard_granularity = max_discard_sectors ?
+				       logical_block_size : 0,
+	};
+
+	disk = blk_alloc_disk(&lim, NUMA_NO_NODE);
+	if (IS_ERR(disk))
+		return NULL;
+#else
+	disk = blk_alloc_disk(NUMA_NO_NODE);
+	if (!disk)
+		return NULL;
+	blk_queue_logical_block_size(disk->queue, logical_block_size);
+	blk_queue_physical_block_size(disk->queue, physical_block_size);
+	blk_queue_io_min(disk->queue, physical_block_size);
+	if (max_discard_sectors) {
+		blk_queue_max_discard_sectors(disk->queue, max_discard_sectors);
+		blk_queue_max_write_zeroes_sectors(disk->queue,
+						   max_discard_sectors);
+		disk->queue->limits.discard_granularity = logical_block_size;
+	}
+#endif
+	return disk;
+}
+
+/* block_device_operations open/release changed their arguments in 6.5. */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+#define VSS_BDOPS_OPEN_ARGS	struct gendisk *disk, blk_mode_t mode
+#define VSS_BDOPS_OPEN_DISK	disk
+#define VSS_BDOPS_RELEASE_ARGS	struct gendisk *disk
+#else
+#define VSS_BDOPS_OPEN_ARGS	struct block_device *bdev, fmode_t mode
+#define VSS_BDOPS_OPEN_DISK	(bdev->bd_disk)
+#define VSS_BDOPS_RELEASE_ARGS	struct gendisk *disk, fmode_t mode
+#endif
+
+/* Redirecting a traced function: the name of the setter changed in 6.8. */
+static inline void vss_ftrace_set_ip(struct ftrace_regs *fregs,
+				     unsigned long ip)
+{
+#ifdef ftrace_regs_set_instruction_pointer
+	ftrace_regs_set_instruction_pointer(fregs, ip);
+#else
+	ftrace_instruction_pointer_set(fregs, ip);
+#endif
+}
+
+/* Parsed attributes of a dump request moved into a genl_info in 6.2. */
+static inline struct nlattr **vss_dumpit_attrs(struct netlink_callback *cb)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 2, 0)
+	return genl_dumpit_info(cb)->info.attrs;
+#else
+	return genl_dumpit_info(cb)->attrs;
+#endif
+}
+
+#endif /* VSS_COMPAT_H */

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Events on the multicast group "events". */
+#ifndef VSS_EVENT_H
+#define VSS_EVENT_H
+
+#include <uapi/linux/vss.h>
+
+struct vss_snapshot;
+struct vss_store;
+
+void vss_event_snapshot(struct vss_snapshot *snap, enum vss_event event);
+void vss_event_storage(struct vss_store *store, enum vss_event event);
+
+#endif /* VSS_EVENT_H */

@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Origins: the devices whose writes vss intercepts, the write gate that
+ * lets a snapshot set switch copy-on-write on at one instant, and the
+ * write path itself.
+ *
+ * The write path costs, for a write to a chunk already preserved in the
+ * newest snapshot, one walk of a short RCU list, one counter increment and
+ * one xarray lookup per chunk. Only first writes after a snapshot leave
+ * the submitter's context: they are deferred to vss_cow_wq, which copies
+ * the old data and then sends the write on. Deferring (rather than copying
+ * in place) is what makes stacked submitters safe: dm and md send bios
+ * with current->bio_list set, where a synchronous read would deadlock.
+ */
+#include "vss.h"
+#include "origin.h"
+#include "snapshot.h"
+#include "cow.h"
+#include "intercept.h"
+#include "image.h"
+#include <linux/blk-integrity.h>
+#include <linux/mempool.h>
+#include <linux/slab.h>
+
+/* More writes than this waiting for copy-on-write make submitters wait. */
+#define VSS_MAX_DEFERRED	256
+/* A bio can touch a whole disk and two of its partitions at most. */
+#define VSS_MAX_BIO_ORIGINS	4
+
+/* Origins; RCU for the write path, changed under vss_ctl_lock. */
+static LIST_HEAD(vss_origins);
+
+/* One intercepted write, from admission until its completion. */
+struct vss_write {
+	bio_end_io_t *end_io;		/* the submitter's, restored at end */
+	void *private;
+	struct bio *bio;
+	struct work_struct work;	/* deferred copy-on-write */
+	unsigned int nr_origins;
+	struct vss_origin *origins[VSS_MAX_BIO_ORIGINS];
+};
+
+static struct kmem_cache *vss_write_cache;
+static mempool_t *vss_write_pool;
+
+static void vss_bio_range(struct bio *bio, sector_t *start, sector_t *end)
+{
+	*start = bio->bi_bdev->bd_start_sect + bio->bi_iter.bi_sector;
+	*end = *start + bio_sectors(bio);
+}
+
+/* Chunks of @origin that [start, end) (disk sectors) touches. */
+static void vss_origin_chunks(struct vss_origin *origin, sector_t start,
+			      sector_t end, u64 *first, u64 *last)
+{
+	unsigned int shift = origin->chunk_shift - SECTOR_SHIFT;
+	sector_t from = max(start, origin->start) - origin->start;
+	sector_t to = min(end, origin->start + origin->nr_sectors) -
+		      origin->start;
+
+	*first = from >> shift;
+	*last = (to - 1) >> shift;
+}
+
+static void vss_origin_unadmit(struct vss_origin *origin)
+{
+	/*
+	 * RCU keeps @origin alive between the decrement and the wake-up:
+	 * its owner waits for zero and then for a grace period.
+	 */
+	rcu_read_lock();
+	if (atomic_dec_and_test(&origin->inflight))
+		wake_up_all(&origin->drain_wait);
+	rcu_read_unlock();
+}
+
+static void vss_write_endio(struct bio *bio)
+{
+	struct vss_write *write = bio->bi_private;
+	unsigned int i;
+
+	bio->bi_end_io = write->end_io;
+	bio->bi_private = write->private;
+	for (i = 0; i < write->nr_origins; i++)
+		vss_origin_unadmit(write->origins[i]);
+	mempool_free(write, vss_write_pool);
+	if (bio->bi_end_io)
+		bio->bi_end_io(bio);
+}
+
+static void vss_write_cow_work(struct work_struct *work)
+{
+	struct vss_write *write = container_of(work, struct vss_write, work);
+	struct bio *bio = write->bio;
+	sector_t start, end;
+	unsigned int i;
+
+	vss_bio_range(bio, &start, &end);
+	for (i = 0; i < write->nr_origins; i++) {
+		struct vss_origin *origin = write->origins[i];
+		u64 chunk, first, last;
+
+		vss_origin_chunks(origin, start, end, &first, &last);
+		for (chunk = first; chunk <= last; chunk++)
+			vss_cow_chunk(origin, chunk);
+	}
+	for (i = 0; i < write->nr_origins; i++) {
+		struct vss_origin *origin = write->origins[i];
+
+		if (atomic_dec_return(&origin->deferred) < VSS_MAX_DEFERRED)
+			wake_up(&origin->deferred_wait);
+	}
+	/* The origin may now change: every touched chunk is preserved. */
+	vss_submit_bio_direct(bio);
+}
+
+static bool vss_origin_needs_cow(struct vss_origin *origin, sector_t start,
+				 sector_t end)
+{
+	struct vss_chain *chain;
+	u64 chunk, first, last;
+	bool needed = false;
+
+	rcu_read_lock();
+	chain = rcu_dereference(origin->chain);
+	if (chain && chain->nr) {
+		vss_origin_chunks(origin, start, end, &first, &last);
+		for (chunk = first; chunk <= last; chunk++) {
+			if (!vss_cow_covered(chain, chunk)) {
+				needed = true;
+				break;
+			}
+		}
+	}
+	rcu_read_unlock();
+	return needed;
+}
+
+/* Queues @bio behind @origin's closed gate; false if it opened meanwhile. */
+static bool vss_origin_hold(struct vss_origin *origin, struct bio *bio)
+{
+	unsigned long flags;
+	bool held = false;
+
+	spin_lock_irqsave(&origin->gate_lock, flags);
+	if (origin->gate_closed) {
+		bio_list_add(&origin->held, bio);
+		held = true;
+	}
+	spin_unlock_irqrestore(&origin->gate_lock, flags);
+	return held;
+}
+
+/**
+ * vss_intercept_write - the write path
+ * @bio: a bio entering submit_bio_noacct()
+ *
+ * Return: true if vss took the bio over (held, deferred or completed);
+ * false if the caller must submit it now.
+ */
+bool vss_intercept_write(struct bio *bio)
+{
+	struct vss_origin *hit[VSS_MAX_BIO_ORIGINS];
+	struct vss_origin *origin, *closed;
+	struct vss_write *write;
+	unsigned int nr, i;
+	sector_t start, end;
+	bool needs_cow = false;
+
+	if (!op_is_write(bio_op(bio)) || !bio_sectors(bio))
+		return false;
+	/* A remainder the block core resubmits was admitted already. */
+	if (bio->bi_end_io == vss_write_endio)
+		return false;
+	if (list_empty_careful(&vss_origins))
+		return false;
+
+	vss_bio_range(bio, &start, &end);
+retry:
+	nr = 0;
+	closed = NULL;
+	rcu_read_lock();
+	list_for_each_entry_rcu(origin, &vss_origins, node) {
+		if (origin->disk != bio->bi_bdev->bd_disk ||
+		    end <= origin->start ||
+		    start >= origin->start + origin->nr_sectors)
+			continue;
+		if (WARN_ON_ONCE(nr == VSS_MAX_BIO_ORIGINS))
+			break;
+		atomic_inc(&origin->inflight);
+		smp_mb__after_atomic(); /* pairs with vss_origin_gate_close() */
+		if (READ_ONCE(origin->gate_closed)) {
+			vss_origin_unadmit(origin);
+			closed = origin;
+			break;
+		}
+		hit[nr++] = origin;
+	}
+	if (closed) {
+		for (i = 0; i < nr; i++)
+			vss_origin_unadmit(hit[i]);
+		if (vss_origin_hold(closed, bio)) {
+			rcu_read_unlock();
+			return true;
+		}
+		rcu_read_unlock();
+		goto retry;
+	}
+	rcu_read_unlock();
+	if (!nr)
+		return false;
+
+	/* Admitted: each origin stays alive until vss_write_endio(). */
+	write = mempool_alloc(vss_write_pool, bio->bi_opf & REQ_NOWAIT ?
+			      GFP_NOWAIT : GFP_NOIO);
+	if (!write) {
+		for (i = 0; i < nr; i++)
+			vss_origin_unadmit(hit[i]);
+		bio_wouldblock_error(bio);
+		return true;
+	}
+	write->end_io = bio->bi_end_io;
+	write->private = bio->bi_private;
+	write->bio = bio;
+	write->nr_origins = nr;
+	memcpy(write->origins, hit, nr * sizeof(hit[0]));
+	bio->bi_end_io = vss_write_endio;
+	bio->bi_private = write;
+
+	for (i = 0; i < nr && !needs_cow; i++)
+		needs_cow = vss_origin_needs_cow(hit[i], start, end);
+	if (!needs_cow)
+		return false;
+
+	if (bio->bi_opf & REQ_NOWAIT) {
+		bio_wouldblock_error(bio);
+		return true;
+	}
+	/* Back-pressure: a write storm waits here, never in a queue. */
+	for (i = 0; i < nr; i++) {
+		wait_event(hit[i]->deferred_wait,
+			   atomic_read(&hit[i]->deferred) < VSS_MAX_DEFERRED);
+		atomic_inc(&hit[i]->deferred);
+	}
+	INIT_WORK(&write->work, vss_write_cow_work);
+	queue_work(vss_cow_wq, &write->work);
+	return true;
+}
+
+/**
+ * vss_origin_gate_close - hold new writes to @origin
+ * @origin: the origin
+ *
+ * Writes admitted before this keep going; vss_origin_gate_drain() waits
+ * for them.
+ */
+void vss_origin_gate_close(struct vss_origin *origin)
+{
+	spin_lock_irq(&origin->gate_lock);
+	WRITE_ONCE(origin->gate_closed, true);
+	spin_unlock_irq(&origin->gate_lock);
+	smp_mb(); /* pairs with the barrier in vss_intercept_write() */
+}
+
+/**
+ * vss_origin_gate_drain - wait for admitted writes to complete
+ * @origin: the origin, gate closed
+ * @deadline: jiffies by which they must have drained
+ *
+ * Return: 0, or -ETIMEDOUT.
+ */
+int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline)
+{
+	long left = (long)(deadline - jiffies);
+
+	if (left <= 0)
+		left = 1;
+	if (!wait_event_timeout(origin->drain_wait,
+				!atomic_read(&origin->inflight), left))
+		return -ETIMEDOUT;
+	return 0;
+}
+
+/* Opens the gate and sends the held writes on, through the write path. */
+void vss_origin_gate_open(struct vss_origin *origin)
+{
+	struct bio_list held;
+	struct bio *bio;
+
+	spin_lock_irq(&origin->gate_lock);
+	WRITE_ONCE(origin->gate_closed, false);
+	held = origin->held;
+	bio_list_init(&origin->held);
+	spin_unlock_irq(&origin->gate_lock);
+
+	while ((bio = bio_list_pop(&held))) {
+		if (!vss_intercept_write(bio))
+			vss_submit_bio_direct(bio);
+	}
+}
+
+struct vss_chain *vss_chain_alloc(unsigned int nr)
+{
+	struct vss_chain *chain;
+
+	chain = kzalloc(struct_size(chain, snap, nr), GFP_KERNEL);
+	if (chain)
+		chain->nr = nr;
+	return chain;
+}
+
+/*
+ * Publishes @chain. The caller holds vss_ctl_lock with the gate closed
+ * and drained, and frees the old chain after RCU and image I/O are done
+ * with it.
+ */
+void vss_origin_set_chain(struct vss_origin *origin, struct vss_chain *chain)
+{
+	rcu_assign_pointer(origin->chain, chain);
+}
+
+/* Finds the origin of @dev. The caller holds vss_ctl_lock. */
+struct vss_origin *vss_origin_find(dev_t dev)
+{
+	struct vss_origin *origin;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	list_for_each_entry(origin, &vss_origins, node)
+		if (origin->dev == dev)
+			return origin;
+	return NULL;
+}
+
+/* Does @bdev overlap an origin? The caller holds vss_ctl_lock. */
+bool vss_origin_on_device(struct block_device *bdev)
+{
+	sector_t start = bdev->bd_start_sect;
+	sector_t end = start + bdev_nr_sectors(bdev);
+	struct vss_origin *origin;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	list_for_each_entry(origin, &vss_origins, node) {
+		if (origin->disk == bdev->bd_disk &&
+		    start < origin->start + origin->nr_sectors &&
+		    origin->start < end)
+			return true;
+	}
+	return false;
+}
+
+static int vss_origin_check_device(struct block_device *bdev,
+				   struct netlink_ext_ack *extack)
+{
+	if (bdev_is_zoned(bdev)) {
+		NL_SET_ERR_MSG(extack, "zoned devices are not supported");
+		return -EOPNOTSUPP;
+	}
+	if (blk_get_integrity(bdev->bd_disk)) {
+		NL_SET_ERR_MSG(extack,
+			       "devices with integrity metadata are not supported");
+		return -EOPNOTSUPP;
+	}
+#ifdef CONFIG_BLK_INLINE_ENCRYPTION
+	if (bdev_get_queue(bdev)->crypto_profile) {
+		NL_SET_ERR_MSG(extack,
+			       "devices with inline encryption are not supported");
+		return -EOPNOTSUPP;
+	}
+#endif
+	if (vss_image_is_disk(bdev->bd_disk)) {
+		NL_SET_ERR_MSG(extack, "a vss image cannot be snapshotted");
+		return -EOPNOTSUPP;
+	}
+	if (!bdev_nr_sectors(bdev)) {
+		NL_SET_ERR_MSG(extack, "device is empty");
+		return -ENODEV;
+	}
+	return 0;
+}
+
+/**
+ * vss_origin_get - find or start tracking the origin of @dev
+ * @dev: device number
+ * @chunk_shift: log2 of the chunk size the caller wants
+ * @extack: receives the reason of a failure
+ * @out: the origin
+ *
+ * The caller holds vss_ctl_lock. A new origin has no snapshots; the caller
+ * gives it one or calls vss_origin_put_if_unused().
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_origin_get(dev_t dev, unsigned int chunk_shift,
+		   struct netlink_ext_ack *extack, struct vss_origin **out)
+{
+	struct vss_origin *origin;
+	struct block_device *bdev;
+	int ret;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	origin = vss_origin_find(dev);
+	if (origin) {
+		if (origin->removed) {
+			NL_SET_ERR_MSG(extack, "device has been removed");
+			return -ENODEV;
+		}
+		if (origin->chunk_shift != chunk_shift) {
+			NL_SET_ERR_MSG(extack,
+				       "device has snapshots with another chunk size");
+			return -EINVAL;
+		}
+		*out = origin;
+		return 0;
+	}
+
+	origin = kzalloc(sizeof(*origin), GFP_KERNEL);
+	if (!origin)
+		return -ENOMEM;
+	ret = vss_bdev_open(dev, false, NULL, &origin->handle);
+	if (ret) {
+		if (ret == -ENXIO || ret == -ENODEV)
+			NL_SET_ERR_MSG(extack, "no such block device");
+		else
+			NL_SET_ERR_MSG(extack, "cannot open the device");
+		goto err_free;
+	}
+	bdev = origin->handle.bdev;
+	ret = vss_origin_check_device(bdev, extack);
+	if (ret)
+		goto err_close;
+
+	origin->dev = dev;
+	origin->disk = bdev->bd_disk;
+	origin->start = bdev->bd_start_sect;
+	origin->nr_sectors = bdev_nr_sectors(bdev);
+	origin->chunk_shift = chunk_shift;
+	snprintf(origin->name, sizeof(origin->name), "%pg", bdev);
+	atomic_set(&origin->inflight, 0);
+	spin_lock_init(&origin->gate_lock);
+	bio_list_init(&origin->held);
+	init_waitqueue_head(&origin->drain_wait);
+	atomic_set(&origin->deferred, 0);
+	init_waitqueue_head(&origin->deferred_wait);
+	spin_lock_init(&origin->cow_lock);
+	hash_init(origin->pending);
+	init_waitqueue_head(&origin->cow_wait);
+	origin->next_index = 1;
+	list_add_tail_rcu(&origin->node, &vss_origins);
+	*out = origin;
+	return 0;
+
+err_close:
+	vss_bdev_close(&origin->handle, false, false);
+err_free:
+	kfree(origin);
+	return ret;
+}
+
+/*
+ * Stops tracking @origin once it has no snapshots left. The caller holds
+ * vss_ctl_lock.
+ */
+void vss_origin_put_if_unused(struct vss_origin *origin)
+{
+	struct vss_chain *chain;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	chain = rcu_dereference_protected(origin->chain,
+					  lockdep_is_held(&vss_ctl_lock));
+	if (chain && chain->nr)
+		return;
+	list_del_rcu(&origin->node);
+	synchronize_rcu();
+	/* Writes admitted before the removal finish normally. */
+	wait_event(origin->drain_wait, !atomic_read(&origin->inflight));
+	synchronize_rcu();
+	WARN_ON(!hash_empty(origin->pending));
+	WARN_ON(!bio_list_empty(&origin->held));
+	vss_bdev_close(&origin->handle, false, false);
+	kfree(chain);
+	kfree(origin);
+}
+
+/*
+ * Called on entry to del_gendisk(): the snapshots of every origin on
+ * @disk lose their data source. Lock-free, because del_gendisk() callers
+ * hold driver locks that the control path may take when it opens devices.
+ */
+void vss_origins_mark_removed(struct gendisk *disk)
+{
+	struct vss_origin *origin;
+	struct vss_chain *chain;
+	unsigned int i;
+
+	rcu_read_lock();
+	list_for_each_entry_rcu(origin, &vss_origins, node) {
+		if (origin->disk != disk)
+			continue;
+		WRITE_ONCE(origin->removed, true);
+		chain = rcu_dereference(origin->chain);
+		for (i = 0; chain && i < chain->nr; i++)
+			vss_snapshot_fail(chain->snap[i], ENODEV,
+					  "origin device was removed");
+	}
+	rcu_read_unlock();
+}
+
+int __init vss_origin_init(void)
+{
+	vss_write_cache = KMEM_CACHE(vss_write, 0);
+	if (!vss_write_cache)
+		return -ENOMEM;
+	vss_write_pool = mempool_create_slab_pool(64, vss_write_cache);
+	if (!vss_write_pool) {
+		kmem_cache_destroy(vss_write_cache);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void vss_origin_exit(void)
+{
+	WARN_ON(!list_empty(&vss_origins));
+	mempool_destroy(vss_write_pool);
+	kmem_cache_destroy(vss_write_cache);
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * An origin is a block device (whole disk, partition, dm, md, loop...)
+ * whose writes vss intercepts, together with the chain of its snapshots.
+ */
+#ifndef VSS_ORIGIN_H
+#define VSS_ORIGIN_H
+
+#include <linux/blkdev.h>
+#include <linux/hashtable.h>
+#include <linux/list.h>
+#include <linux/srcu.h>
+#include <linux/wait.h>
+#include "compat.h"
+
+struct vss_snapshot;
+
+/*
+ * The snapshots of an origin, oldest first. Replaced as a whole (copy,
+ * update, publish) under vss_ctl_lock while the origin's write gate is
+ * closed and drained, so copy-on-write never sees it change. Readers: the
+ * write path under RCU, image I/O under vss_image_srcu.
+ */
+struct vss_chain {
+	struct rcu_head rcu;
+	unsigned int nr;
+	struct vss_snapshot *snap[];
+};
+
+/* A chunk with a copy or image reads in flight; in vss_origin.pending. */
+struct vss_pending {
+	struct hlist_node node;
+	u64 chunk;
+	unsigned int users;	/* copier, waiters and readers holding it */
+	unsigned int readers;	/* image reads of this chunk from the origin */
+	bool copying;		/* a copy-on-write of this chunk is running */
+};
+
+struct vss_origin {
+	/* In vss_origins: RCU for the write path, changes under vss_ctl_lock. */
+	struct list_head node;
+
+	dev_t dev;			/* fixed */
+	struct gendisk *disk;		/* fixed: the disk the origin is on */
+	sector_t start;			/* fixed: first sector on @disk */
+	sector_t nr_sectors;		/* fixed: size when tracking began */
+	unsigned int chunk_shift;	/* log2(chunk bytes), fixed */
+	char name[BDEVNAME_SIZE];	/* fixed: "vdb1" */
+	struct vss_bdev_handle handle;	/* keeps the device open */
+
+	/*
+	 * Write gate. Every admitted write counts in @inflight until it
+	 * completes. While @gate_closed, new writes wait in @held instead;
+	 * a commit closes the gate, waits on @drain_wait for @inflight to
+	 * reach zero, switches copy-on-write, and opens the gate again.
+	 */
+	atomic_t inflight;
+	bool gate_closed;		/* written under gate_lock */
+	spinlock_t gate_lock;		/* protects @held and @gate_closed */
+	struct bio_list held;
+	wait_queue_head_t drain_wait;
+
+	/* Writes waiting for copy-on-write; bounded for back-pressure. */
+	atomic_t deferred;
+	wait_queue_head_t deferred_wait;
+
+	struct vss_chain __rcu *chain;	/* see struct vss_chain */
+	u32 next_index;			/* under vss_ctl_lock */
+	bool creating;			/* in a set being created; ctl lock */
+	bool removed;			/* device went away; ctl lock */
+
+	/* Chunks with copies or origin reads in flight. */
+	spinlock_t cow_lock;		/* protects @pending and its entries */
+	DECLARE_HASHTABLE(pending, 8);
+	wait_queue_head_t cow_wait;	/* a pending entry changed */
+};
+
+int vss_origin_get(dev_t dev, unsigned int chunk_shift,
+		   struct netlink_ext_ack *extack, struct vss_origin **out);
+void vss_origin_put_if_unused(struct vss_origin *origin);
+struct vss_origin *vss_origin_find(dev_t dev);
+bool vss_origin_on_device(struct block_device *bdev);
+
+void vss_origin_gate_close(struct vss_origin *origin);
+int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline);
+void vss_origin_gate_open(struct vss_origin *origin);
+
+void vss_origin_set_chain(struct vss_origin *origin, struct vss_chain *chain);
+struct vss_chain *vss_chain_alloc(unsigned int nr);
+
+bool vss_intercept_write(struct bio *bio);
+int vss_origin_init(void);
+void vss_origin_exit(void);
+void vss_origins_mark_removed(struct gendisk *disk);
+
+#endif /* VSS_ORIGIN_H */

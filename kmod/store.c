@@ -1,0 +1,336 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Diff storage. A store hands out chunk-sized slots, grows a file store
+ * with fallocate() in steps up to its limit, and reports low space and
+ * overflow. Every allocated slot holds a reference on its store, so a
+ * store lives exactly as long as some exception points into it.
+ */
+#include "vss.h"
+#include "store.h"
+#include "event.h"
+#include <linux/falloc.h>
+#include <linux/namei.h>
+#include <linux/slab.h>
+#include <linux/xarray.h>
+
+/* Stores by id; exceptions name their store by this id. */
+static DEFINE_XARRAY_ALLOC(vss_stores);
+
+static u64 vss_store_grow_step(const struct vss_store *store)
+{
+	u64 step = clamp_t(u64, store->limit / 16, SZ_16M, SZ_1G);
+
+	return round_up(step, 1ULL << store->chunk_shift);
+}
+
+static int vss_store_open_block(struct vss_store *store, const char *path,
+				struct netlink_ext_ack *extack)
+{
+	dev_t dev;
+	u64 capacity;
+	int ret;
+
+	ret = lookup_bdev(path, &dev);
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "cannot resolve the storage device");
+		return ret;
+	}
+	ret = vss_bdev_open(dev, true, store, &store->handle);
+	if (ret) {
+		NL_SET_ERR_MSG(extack,
+			       "storage device is in use (mounted or held exclusively)");
+		return ret;
+	}
+	store->backing = store->handle.bdev;
+	capacity = bdev_nr_bytes(store->handle.bdev);
+	if (!store->limit || store->limit > capacity)
+		store->limit = capacity;
+	store->size = store->limit;
+	return 0;
+}
+
+static int vss_store_open_file(struct vss_store *store, const char *path,
+			       bool directory, struct netlink_ext_ack *extack)
+{
+	struct file *file;
+
+	if (directory)
+		file = filp_open(path, O_RDWR | O_TMPFILE | O_LARGEFILE, 0600);
+	else
+		file = filp_open(path, O_RDWR | O_LARGEFILE, 0);
+	if (IS_ERR(file)) {
+		if (directory)
+			NL_SET_ERR_MSG(extack,
+				       "cannot create an unnamed file in the storage directory");
+		else
+			NL_SET_ERR_MSG(extack, "cannot open the storage file");
+		return PTR_ERR(file);
+	}
+	store->file = file;
+	store->backing = file_inode(file)->i_sb->s_bdev;
+	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->fallocate) {
+		NL_SET_ERR_MSG(extack,
+			       "storage filesystem does not support fallocate");
+		return -EOPNOTSUPP;
+	}
+	if (!store->limit)
+		store->limit = i_size_read(file_inode(file));
+	if (!store->limit) {
+		NL_SET_ERR_MSG(extack, "storage limit is required for an empty file");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Reserves space up to @want bytes (rounded up to a growth step). */
+static int vss_store_grow(struct vss_store *store, u64 want)
+{
+	u64 new_size;
+	int ret = 0;
+
+	mutex_lock(&store->grow_lock);
+	if (want <= store->size)
+		goto out;
+	new_size = min(store->limit,
+		       round_up(want, vss_store_grow_step(store)));
+	ret = vfs_fallocate(store->file, 0, store->size,
+			    new_size - store->size);
+	if (!ret)
+		WRITE_ONCE(store->size, new_size);
+out:
+	mutex_unlock(&store->grow_lock);
+	return ret;
+}
+
+/**
+ * vss_store_open - open the diff storage named by @params->path
+ * @params: path, limit in bytes (0: default for the kind), chunk size
+ * @extack: receives the reason of a failure
+ *
+ * The path may name a block device, a regular file, or a directory in
+ * which an unnamed file is created. A file store gets its first growth
+ * step reserved at once, so that a full filesystem is reported now rather
+ * than at the first write.
+ *
+ * Return: the store with one reference, or an ERR_PTR.
+ */
+struct vss_store *vss_store_open(const struct vss_store_params *params,
+				 struct netlink_ext_ack *extack)
+{
+	struct vss_store *store;
+	struct path path;
+	umode_t mode;
+	u32 id;
+	int ret;
+
+	ret = kern_path(params->path, LOOKUP_FOLLOW, &path);
+	if (ret) {
+		NL_SET_ERR_MSG(extack, "storage path does not exist");
+		return ERR_PTR(ret);
+	}
+	mode = d_inode(path.dentry)->i_mode;
+	path_put(&path);
+
+	store = kzalloc(sizeof(*store), GFP_KERNEL);
+	if (!store)
+		return ERR_PTR(-ENOMEM);
+	kref_init(&store->kref);
+	ida_init(&store->slots);
+	mutex_init(&store->grow_lock);
+	store->chunk_shift = params->chunk_shift;
+	store->limit = params->limit;
+	store->path = kstrdup(params->path, GFP_KERNEL);
+	if (!store->path) {
+		ret = -ENOMEM;
+		goto err_free;
+	}
+
+	if (S_ISBLK(mode)) {
+		store->kind = VSS_STORAGE_BLOCK;
+		ret = vss_store_open_block(store, params->path, extack);
+	} else if (S_ISREG(mode)) {
+		store->kind = VSS_STORAGE_FILE;
+		ret = vss_store_open_file(store, params->path, false, extack);
+	} else if (S_ISDIR(mode)) {
+		store->kind = VSS_STORAGE_TMPFILE;
+		if (!store->limit) {
+			NL_SET_ERR_MSG(extack,
+				       "storage limit is required for a storage directory");
+			ret = -EINVAL;
+		} else {
+			ret = vss_store_open_file(store, params->path, true,
+						  extack);
+		}
+	} else {
+		NL_SET_ERR_MSG(extack,
+			       "storage must be a block device, a file or a directory");
+		ret = -EINVAL;
+	}
+	if (ret)
+		goto err_close;
+
+	store->limit = round_down(store->limit, 1ULL << store->chunk_shift);
+	store->max_slots = min_t(u64, store->limit >> store->chunk_shift,
+				 INT_MAX);
+	if (!store->max_slots) {
+		NL_SET_ERR_MSG(extack, "storage is smaller than one chunk");
+		ret = -ENOSPC;
+		goto err_close;
+	}
+	if (store->file) {
+		store->size = i_size_read(file_inode(store->file));
+		ret = vss_store_grow(store, min(store->limit,
+						vss_store_grow_step(store)));
+		if (ret) {
+			NL_SET_ERR_MSG(extack,
+				       "cannot reserve space in the storage filesystem");
+			goto err_close;
+		}
+	}
+
+	ret = xa_alloc(&vss_stores, &id, store,
+		       XA_LIMIT(1, (1U << (BITS_PER_LONG - 2 - VSS_SLOT_BITS)) - 1),
+		       GFP_KERNEL);
+	if (ret)
+		goto err_close;
+	store->id = id;
+	return store;
+
+err_close:
+	if (store->file)
+		fput(store->file);
+	vss_bdev_close(&store->handle, true, true);
+err_free:
+	kfree(store->path);
+	kfree(store);
+	return ERR_PTR(ret);
+}
+
+static void vss_store_release(struct kref *kref)
+{
+	struct vss_store *store = container_of(kref, struct vss_store, kref);
+
+	xa_erase(&vss_stores, store->id);
+	if (store->file)
+		fput(store->file);
+	vss_bdev_close(&store->handle, true, true);
+	ida_destroy(&store->slots);
+	kfree(store->path);
+	kfree(store);
+}
+
+void vss_store_put(struct vss_store *store)
+{
+	if (store)
+		kref_put(&store->kref, vss_store_release);
+}
+
+/* Looks up a store that an exception points into; the exception pins it. */
+struct vss_store *vss_store_get_by_id(int id)
+{
+	return xa_load(&vss_stores, id);
+}
+
+u64 vss_store_used_bytes(struct vss_store *store)
+{
+	return (u64)atomic_read(&store->used_slots) << store->chunk_shift;
+}
+
+static void vss_store_check_low(struct vss_store *store)
+{
+	u64 used = vss_store_used_bytes(store);
+
+	if (used > store->limit - store->limit / 8) {
+		if (!test_and_set_bit(VSS_STORE_LOW_REPORTED, &store->flags))
+			vss_event_storage(store, VSS_EVENT_STORAGE_LOW);
+	} else if (used < store->limit - store->limit / 4) {
+		clear_bit(VSS_STORE_LOW_REPORTED, &store->flags);
+	}
+}
+
+/**
+ * vss_store_alloc_slot - reserve one chunk slot
+ * @store: the store
+ * @slot: receives the slot number
+ *
+ * Grows a file store when the slot lies past the space reserved so far.
+ * The slot holds a reference on @store until vss_store_free_exc().
+ *
+ * Return: 0, -ENOSPC when the limit is reached or the filesystem is full,
+ * or another negative errno.
+ */
+int vss_store_alloc_slot(struct vss_store *store, u32 *slot)
+{
+	u64 end;
+	int ret;
+
+	ret = ida_alloc_max(&store->slots, store->max_slots - 1, GFP_NOIO);
+	if (ret < 0) {
+		if (!test_and_set_bit(VSS_STORE_FULL_REPORTED, &store->flags))
+			vss_event_storage(store, VSS_EVENT_STORAGE_OVERFLOW);
+		return ret;
+	}
+	*slot = ret;
+	end = ((u64)ret + 1) << store->chunk_shift;
+	if (store->file && end > READ_ONCE(store->size)) {
+		ret = vss_store_grow(store, end);
+		if (ret) {
+			ida_free(&store->slots, *slot);
+			if (!test_and_set_bit(VSS_STORE_FULL_REPORTED,
+					      &store->flags))
+				vss_event_storage(store,
+						  VSS_EVENT_STORAGE_OVERFLOW);
+			return ret;
+		}
+	}
+	kref_get(&store->kref);
+	atomic_inc(&store->used_slots);
+	vss_store_check_low(store);
+	return 0;
+}
+
+/* Frees the slot an exception points to, and its reference on the store. */
+void vss_store_free_exc(unsigned long exc)
+{
+	struct vss_store *store = vss_store_get_by_id(vss_exc_store_id(exc));
+
+	if (WARN_ON_ONCE(!store))
+		return;
+	ida_free(&store->slots, vss_exc_slot(exc));
+	atomic_dec(&store->used_slots);
+	vss_store_check_low(store);
+	vss_store_put(store);
+}
+
+sector_t vss_store_sector(struct vss_store *store, u32 slot)
+{
+	return (sector_t)slot << (store->chunk_shift - SECTOR_SHIFT);
+}
+
+/* Reads or writes a whole chunk slot from or into @buf. */
+int vss_store_rw_buf(struct vss_store *store, u32 slot,
+		     struct vss_chunk_buf *buf, bool write)
+{
+	if (store->kind == VSS_STORAGE_BLOCK)
+		return vss_bdev_rw(store->handle.bdev,
+				   vss_store_sector(store, slot), buf,
+				   buf->bytes, write);
+	return vss_file_rw(store->file, (loff_t)slot << store->chunk_shift,
+			   buf->bvec, buf->nr_pages, 0, buf->bytes, write);
+}
+
+/* Reads or writes part of a slot of a file store from or into pages. */
+int vss_store_rw_bvec(struct vss_store *store, u32 slot, u32 offset,
+		      struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
+		      size_t bytes, bool write)
+{
+	return vss_file_rw(store->file,
+			   ((loff_t)slot << store->chunk_shift) + offset,
+			   bvec, nr_bvec, skip, bytes, write);
+}
+
+void vss_store_exit(void)
+{
+	WARN_ON(!xa_empty(&vss_stores));
+	xa_destroy(&vss_stores);
+}

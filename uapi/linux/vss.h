@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
+/*
+ * vss: Volume Shadow Copy Service for Linux - control protocol.
+ *
+ * The kernel module vss.ko is driven over the generic netlink family
+ * "vss" (VSS_GENL_NAME), protocol VSS_PROTOCOL_VERSION. Every mutating
+ * command needs CAP_SYS_ADMIN in the initial user namespace and fails with
+ * EPERM otherwise. Attribute policies are strict: an unknown attribute, a
+ * wrong type or a wrong length fails the whole request with EINVAL (or
+ * ERANGE for an out-of-range value) and changes nothing. Errors carry an
+ * extended ack: a message and, where one attribute is to blame, its offset
+ * (NLMSGERR_ATTR_OFFS), so a client can name the device it concerns.
+ *
+ * Objects
+ *   origin    a block device whose writes vss intercepts
+ *   set       snapshots of several origins taken at one instant
+ *   snapshot  one origin's point-in-time image, exposed as a block device
+ *             "vssN"; identified by a UUID (16 raw bytes on the wire)
+ *   storage   the diff area that receives chunks copied before they are
+ *             overwritten: a block device, a file, or an unnamed file made
+ *             in a directory
+ *
+ * A device is always named by number: VSS_A_DEVICE is a nest holding
+ * VSS_A_DEV_MAJOR and VSS_A_DEV_MINOR (u32 each); in replies the nest also
+ * holds VSS_A_DEV_NAME, the kernel's name ("vdb1", "dm-0").
+ *
+ * Commands
+ *
+ * VSS_CMD_GET_VERSION (do; no privilege)
+ *   request:  nothing
+ *   reply:    VSS_A_VERSION     string, module version ("0.3.0")
+ *             VSS_A_PROTOCOL    u32, VSS_PROTOCOL_VERSION of the module
+ *
+ * VSS_CMD_CREATE_SET (do; CAP_SYS_ADMIN)
+ *   Takes one snapshot of each listed device, all at the same instant: new
+ *   writes to every device are held, writes in flight are drained,
+ *   copy-on-write is switched on for all of them, and the held writes are
+ *   released. Unless VSS_CREATE_NO_FREEZE is given, a filesystem mounted
+ *   on a device is frozen just around that commit and thawed right after.
+ *   All or nothing: on any error no snapshot exists afterwards and the
+ *   origins are as before.
+ *   request:  VSS_A_DEVICES       nest of 1..VSS_MAX_SET_DEVICES
+ *                                  VSS_A_DEVICE (required)
+ *             VSS_A_STORAGE_PATH  string, absolute path of the diff
+ *                                  storage: block device, regular file, or
+ *                                  directory (required)
+ *             VSS_A_STORAGE_LIMIT u64, bytes the storage may use; a file
+ *                                  store grows in steps up to it (default:
+ *                                  a block device's size; required for a
+ *                                  directory; a file's size if absent)
+ *             VSS_A_CHUNK_SIZE    u32, bytes copied per first write; a
+ *                                  power of two from 4 KiB to 1 MiB
+ *                                  (default VSS_DEFAULT_CHUNK_SIZE)
+ *             VSS_A_LABEL         string, up to VSS_LABEL_MAX - 1 bytes
+ *             VSS_A_FLAGS         u32, VSS_CREATE_* flags
+ *             VSS_A_HOLD_LIMIT_MS u32, limit on freeze + hold, 1..60000
+ *                                  (default VSS_DEFAULT_HOLD_LIMIT_MS);
+ *                                  exceeding it aborts with ETIMEDOUT
+ *   reply:    VSS_A_SET_ID        16 bytes
+ *             VSS_A_HOLD_US       u64, microseconds writes were held
+ *             VSS_A_SNAPSHOTS     nest of VSS_A_SNAPSHOT, as in
+ *                                  VSS_CMD_GET_SNAPSHOT
+ *   errors:   ENOTBLK (a device is not a block device), EBUSY (a device
+ *             is in a set being created), EXDEV (storage lies on a device
+ *             of the set or on a snapshotted device), EOPNOTSUPP (zoned,
+ *             inline-encryption or integrity device), ENOSPC (storage too
+ *             small), ETIMEDOUT (hold limit), E2BIG (too many snapshots of
+ *             one origin), EINVAL
+ *
+ * VSS_CMD_GET_SNAPSHOT (do and dump; no privilege)
+ *   do request:   VSS_A_SNAP_ID
+ *   dump request: optional VSS_A_DEVICE to list one origin's snapshots
+ *   reply (one message per snapshot), VSS_A_SNAPSHOT nest holding:
+ *             VSS_A_SNAP_ID, VSS_A_SET_ID
+ *             VSS_A_ORIGIN        device nest of the origin
+ *             VSS_A_IMAGE         device nest of the image ("vss3")
+ *             VSS_A_INDEX         u32, the snapshot's number on its
+ *                                  origin, counted from 1, never reused
+ *             VSS_A_CREATED_NS    u64, CLOCK_REALTIME of the commit
+ *             VSS_A_STATE         u32, enum vss_snapshot_state
+ *             VSS_A_ERRNO         u32, positive errno (failed only)
+ *             VSS_A_REASON        string, why it failed (failed only)
+ *             VSS_A_CHUNK_SIZE    u32
+ *             VSS_A_LABEL         string (if set)
+ *             VSS_A_STORAGE_PATH  string, storage as given at creation
+ *             VSS_A_STORAGE_KIND  u32, enum vss_storage_kind
+ *             VSS_A_STORAGE_USED  u64, bytes of storage holding chunks
+ *                                  (shared by the whole set)
+ *             VSS_A_STORAGE_SIZE  u64, bytes allocated now
+ *             VSS_A_STORAGE_LIMIT u64
+ *             VSS_A_HOLD_US       u64
+ *             VSS_A_OPEN_COUNT    u32, openers of the image now
+ *
+ * VSS_CMD_DELETE_SNAPSHOT (do; CAP_SYS_ADMIN)
+ *   request:  exactly one of VSS_A_SNAP_ID (one snapshot) or VSS_A_SET_ID
+ *             (every snapshot of a set); VSS_A_FLAGS with VSS_DELETE_FORCE
+ *             to delete an image that is open (its openers then get EIO)
+ *   Deleting any snapshot leaves what the others read unchanged.
+ *   errors:   ENOENT, EBUSY (image open and no VSS_DELETE_FORCE)
+ *
+ * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS)
+ *             VSS_A_EVENT         u32, enum vss_event
+ *             VSS_A_SNAP_ID, VSS_A_SET_ID, VSS_A_ORIGIN where they apply
+ *             VSS_A_ERRNO, VSS_A_REASON for failures
+ *             VSS_A_STORAGE_USED, VSS_A_STORAGE_LIMIT for storage events
+ */
+#ifndef _UAPI_LINUX_VSS_H
+#define _UAPI_LINUX_VSS_H
+
+#include <linux/const.h>
+#include <linux/types.h>
+
+#define VSS_GENL_NAME		"vss"
+#define VSS_GENL_VERSION	1
+#define VSS_PROTOCOL_VERSION	1
+#define VSS_MCGRP_EVENTS	"events"
+
+#define VSS_ID_LEN			16
+#define VSS_LABEL_MAX			64
+#define VSS_PATH_MAX			4096
+#define VSS_MAX_SET_DEVICES		64
+#define VSS_MAX_SNAPSHOTS_PER_ORIGIN	256
+#define VSS_MIN_CHUNK_SIZE		4096
+#define VSS_MAX_CHUNK_SIZE		(1024 * 1024)
+#define VSS_DEFAULT_CHUNK_SIZE		(64 * 1024)
+#define VSS_DEFAULT_HOLD_LIMIT_MS	10000
+#define VSS_MAX_HOLD_LIMIT_MS		60000
+
+enum vss_cmd {
+	VSS_CMD_UNSPEC,
+	VSS_CMD_GET_VERSION,
+	VSS_CMD_CREATE_SET,
+	VSS_CMD_GET_SNAPSHOT,
+	VSS_CMD_DELETE_SNAPSHOT,
+	VSS_CMD_EVENT,
+
+	__VSS_CMD_MAX,
+	VSS_CMD_MAX = __VSS_CMD_MAX - 1
+};
+
+enum vss_attr {
+	VSS_A_UNSPEC,
+	VSS_A_PAD,
+	VSS_A_VERSION,
+	VSS_A_PROTOCOL,
+	VSS_A_DEVICES,
+	VSS_A_DEVICE,
+	VSS_A_DEV_MAJOR,
+	VSS_A_DEV_MINOR,
+	VSS_A_DEV_NAME,
+	VSS_A_STORAGE_PATH,
+	VSS_A_STORAGE_LIMIT,
+	VSS_A_CHUNK_SIZE,
+	VSS_A_LABEL,
+	VSS_A_FLAGS,
+	VSS_A_HOLD_LIMIT_MS,
+	VSS_A_SET_ID,
+	VSS_A_SNAP_ID,
+	VSS_A_SNAPSHOTS,
+	VSS_A_SNAPSHOT,
+	VSS_A_HOLD_US,
+	VSS_A_ORIGIN,
+	VSS_A_IMAGE,
+	VSS_A_INDEX,
+	VSS_A_CREATED_NS,
+	VSS_A_STATE,
+	VSS_A_ERRNO,
+	VSS_A_REASON,
+	VSS_A_STORAGE_KIND,
+	VSS_A_STORAGE_USED,
+	VSS_A_STORAGE_SIZE,
+	VSS_A_OPEN_COUNT,
+	VSS_A_EVENT,
+
+	__VSS_A_MAX,
+	VSS_A_MAX = __VSS_A_MAX - 1
+};
+
+/* VSS_A_FLAGS of VSS_CMD_CREATE_SET */
+#define VSS_CREATE_NO_FREEZE	_BITUL(0)	/* crash-consistent: no FIFREEZE */
+#define VSS_CREATE_FLAGS_ALL	VSS_CREATE_NO_FREEZE
+
+/* VSS_A_FLAGS of VSS_CMD_DELETE_SNAPSHOT */
+#define VSS_DELETE_FORCE	_BITUL(0)	/* delete even if the image is open */
+#define VSS_DELETE_FLAGS_ALL	VSS_DELETE_FORCE
+
+enum vss_snapshot_state {
+	/* the image reads the origin as it was at the commit */
+	VSS_STATE_ACTIVE = 1,
+	/* data lost (storage full or failing, origin gone): image I/O fails */
+	VSS_STATE_FAILED = 2,
+};
+
+enum vss_storage_kind {
+	VSS_STORAGE_BLOCK = 1,	/* a whole block device */
+	VSS_STORAGE_FILE = 2,	/* a regular file */
+	VSS_STORAGE_TMPFILE = 3,	/* an unnamed file made in a directory */
+};
+
+enum vss_event {
+	VSS_EVENT_SNAPSHOT_CREATED = 1,
+	VSS_EVENT_SNAPSHOT_DELETED = 2,
+	VSS_EVENT_SNAPSHOT_FAILED = 3,	/* VSS_A_ERRNO, VSS_A_REASON */
+	VSS_EVENT_STORAGE_LOW = 4,	/* less than 1/8 of the limit left */
+	VSS_EVENT_STORAGE_OVERFLOW = 5,	/* a chunk could not be saved */
+	VSS_EVENT_ORIGIN_REMOVED = 6,
+};
+
+#endif /* _UAPI_LINUX_VSS_H */
