@@ -20,10 +20,6 @@ static const struct nla_policy vss_device_policy[VSS_A_MAX + 1] = {
 	[VSS_A_DEV_MINOR] = { .type = NLA_U32 },
 };
 
-static const struct nla_policy vss_devices_policy[VSS_A_MAX + 1] = {
-	[VSS_A_DEVICE] = NLA_POLICY_NESTED(vss_device_policy),
-};
-
 static struct netlink_range_validation vss_chunk_size_range = {
 	.min = VSS_MIN_CHUNK_SIZE,
 	.max = VSS_MAX_CHUNK_SIZE,
@@ -35,7 +31,7 @@ static struct netlink_range_validation vss_hold_limit_range = {
 };
 
 static const struct nla_policy vss_policy[VSS_A_MAX + 1] = {
-	[VSS_A_DEVICES] = NLA_POLICY_NESTED_ARRAY(vss_devices_policy),
+	[VSS_A_DEVICES] = NLA_POLICY_NESTED_ARRAY(vss_device_policy),
 	[VSS_A_DEVICE] = NLA_POLICY_NESTED(vss_device_policy),
 	[VSS_A_STORAGE_PATH] = { .type = NLA_NUL_STRING,
 				 .len = VSS_PATH_MAX - 1 },

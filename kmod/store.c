@@ -102,6 +102,51 @@ out:
 	return ret;
 }
 
+/*
+ * A block device or a named file can serve several sets at once, but only
+ * through one store object: two slot allocators on the same space would
+ * overwrite each other's chunks.
+ */
+static bool vss_store_same_space(struct vss_store *store, struct inode *inode)
+{
+	switch (store->kind) {
+	case VSS_STORAGE_BLOCK:
+		return S_ISBLK(inode->i_mode) &&
+		       store->handle.bdev->bd_dev == inode->i_rdev;
+	case VSS_STORAGE_FILE:
+		return file_inode(store->file) == inode;
+	default:
+		return false;	/* an unnamed file is never shared */
+	}
+}
+
+static struct vss_store *vss_store_find_shared(struct inode *inode,
+					       unsigned int chunk_shift,
+					       struct netlink_ext_ack *extack)
+{
+	struct vss_store *store;
+	unsigned long id;
+
+	rcu_read_lock();
+	xa_for_each(&vss_stores, id, store) {
+		if (!kref_get_unless_zero(&store->kref))
+			continue;
+		rcu_read_unlock();
+		if (vss_store_same_space(store, inode)) {
+			if (store->chunk_shift == chunk_shift)
+				return store;
+			vss_store_put(store);
+			NL_SET_ERR_MSG(extack,
+				       "storage is in use with another chunk size");
+			return ERR_PTR(-EINVAL);
+		}
+		vss_store_put(store);
+		rcu_read_lock();
+	}
+	rcu_read_unlock();
+	return NULL;
+}
+
 /**
  * vss_store_open - open the diff storage named by @params->path
  * @params: path, limit in bytes (0: default for the kind), chunk size
@@ -111,6 +156,10 @@ out:
  * which an unnamed file is created. A file store gets its first growth
  * step reserved at once, so that a full filesystem is reported now rather
  * than at the first write.
+ *
+ * A block device or named file already serving another set is shared:
+ * the caller gets the existing store, whose limit stays as it was.
+ * The caller holds vss_ctl_lock.
  *
  * Return: the store with one reference, or an ERR_PTR.
  */
@@ -129,7 +178,11 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 		return ERR_PTR(ret);
 	}
 	mode = d_inode(path.dentry)->i_mode;
+	store = vss_store_find_shared(d_inode(path.dentry), params->chunk_shift,
+				      extack);
 	path_put(&path);
+	if (store)
+		return store;
 
 	store = kzalloc(sizeof(*store), GFP_KERNEL);
 	if (!store)
@@ -216,7 +269,8 @@ static void vss_store_release(struct kref *kref)
 	vss_bdev_close(&store->handle, true, true);
 	ida_destroy(&store->slots);
 	kfree(store->path);
-	kfree(store);
+	/* vss_store_find_shared() may be looking at it under RCU. */
+	kfree_rcu(store, rcu);
 }
 
 void vss_store_put(struct vss_store *store)

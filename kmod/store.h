@@ -16,6 +16,7 @@
 
 struct vss_store {
 	struct kref kref;
+	struct rcu_head rcu;
 	int id;				/* in vss_stores, fixed */
 	enum vss_storage_kind kind;	/* fixed */
 	char *path;			/* as given at creation, fixed */

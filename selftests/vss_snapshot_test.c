@@ -1,0 +1,445 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Snapshot data path: every sector of every image must read exactly as
+ * the origin was at the commit, whatever is written meanwhile, and the
+ * origin must hold exactly what was written to it.
+ *
+ * Needs scratch disks from the VM harness:
+ *   0: origin A (64M)   1: storage block device (512M)   2: origin B (64M)
+ */
+#include "vss_nl.h"
+#include "vss_util.h"
+#include "kselftest_harness.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define STRIPE		256	/* sectors a thread owns in a row */
+#define WRITERS		4
+
+struct writer_ctx {
+	int fd;
+	unsigned int id;
+	unsigned int nr_writes;
+	uint64_t sectors;
+	uint16_t *expect;		/* latest sequence per sector */
+	atomic_uint *seq;
+	int error;
+};
+
+/*
+ * Random rewrites of the stripes this writer owns, lengths 1..64 sectors
+ * so that many straddle chunk boundaries; writer 0 also rewrites sector 0
+ * over and over.
+ */
+static void *writer(void *arg)
+{
+	struct writer_ctx *w = arg;
+	uint64_t state = 0x9e3779b97f4a7c15ULL * (w->id + 1);
+	void *buf = aligned_buf(64 * SECTOR);
+	uint64_t stripes = w->sectors / STRIPE;
+	unsigned int i;
+
+	for (i = 0; i < w->nr_writes && buf; i++) {
+		uint64_t stripe, first;
+		unsigned int len, k;
+		uint16_t seq = atomic_fetch_add(w->seq, 1) + 1;
+
+		if (w->id == 0 && i % 4 == 0) {
+			first = 0;
+			len = 1;
+		} else {
+			stripe = rnd(&state) % (stripes / WRITERS) * WRITERS +
+				 w->id;
+			len = 1 + rnd(&state) % 64;
+			first = stripe * STRIPE + rnd(&state) % (STRIPE - len + 1);
+		}
+		if (write_stamps(w->fd, buf, first, len, seq)) {
+			w->error = errno;
+			break;
+		}
+		for (k = 0; k < len; k++)
+			w->expect[first + k] = seq;
+	}
+	free(buf);
+	return NULL;
+}
+
+static int run_writers(int fd, uint64_t sectors, uint16_t *expect,
+		       atomic_uint *seq, unsigned int nr_writes)
+{
+	struct writer_ctx w[WRITERS];
+	pthread_t t[WRITERS];
+	unsigned int i;
+	int error = 0;
+
+	for (i = 0; i < WRITERS; i++) {
+		w[i] = (struct writer_ctx){ .fd = fd, .id = i,
+			.nr_writes = nr_writes, .sectors = sectors,
+			.expect = expect, .seq = seq };
+		pthread_create(&t[i], NULL, writer, &w[i]);
+	}
+	for (i = 0; i < WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		if (w[i].error)
+			error = w[i].error;
+	}
+	return error;
+}
+
+static int count_snapshots(struct vss_nl *nl)
+{
+	static char reply[VSS_NL_BUF * 4];
+	struct vss_msg *m = calloc(1, sizeof(*m));
+	const struct nlmsghdr *nlh;
+	size_t len = 0;
+	int n = 0, ret;
+
+	vss_msg_init(nl, m, VSS_CMD_GET_SNAPSHOT, NLM_F_DUMP);
+	ret = vss_nl_call(nl, m, reply, &len);
+	free(m);
+	if (ret)
+		return ret;
+	for (nlh = (const void *)reply; len >= NLMSG_HDRLEN &&
+	     NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len))
+		n++;
+	return n;
+}
+
+/* Force-deletes whatever a failed test left, so the next one starts clean. */
+static void delete_all(struct vss_nl *nl)
+{
+	static char reply[VSS_NL_BUF * 4];
+	struct vss_msg *m = calloc(1, sizeof(*m));
+	const struct nlmsghdr *nlh;
+	size_t len = 0;
+
+	vss_msg_init(nl, m, VSS_CMD_GET_SNAPSHOT, NLM_F_DUMP);
+	if (!vss_nl_call(nl, m, reply, &len)) {
+		for (nlh = (const void *)reply; len >= NLMSG_HDRLEN &&
+		     NLMSG_OK(nlh, len); nlh = NLMSG_NEXT(nlh, len)) {
+			struct vss_attrs top, snap;
+
+			vss_parse((const char *)nlh, nlh->nlmsg_len, &top);
+			vss_parse_nested(top.a[VSS_A_SNAPSHOT], &snap);
+			if (snap.a[VSS_A_SNAP_ID])
+				vss_delete_snap(nl, (const uint8_t *)snap.a[VSS_A_SNAP_ID] +
+						NLA_HDRLEN, true);
+		}
+	}
+	free(m);
+}
+
+FIXTURE(snap) {
+	struct vss_nl nl;
+	const char *origin;
+	const char *storage;
+	int fd;
+	uint64_t sectors;
+	uint16_t *expect;
+	atomic_uint seq;
+	char why[256];
+};
+
+FIXTURE_SETUP(snap)
+{
+	self->origin = scratch_disk(0);
+	self->storage = scratch_disk(1);
+	if (!self->origin || !self->storage)
+		SKIP(return, "needs scratch disks (run under scripts/vm-run)");
+	ASSERT_EQ(0, vss_nl_open(&self->nl));
+	self->fd = open(self->origin, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, self->fd);
+	self->sectors = dev_sectors(self->fd);
+	ASSERT_LT(0, self->sectors);
+	self->expect = calloc(self->sectors, sizeof(uint16_t));
+	ASSERT_NE(NULL, self->expect);
+	atomic_init(&self->seq, 1);
+	ASSERT_EQ(0, fill_stamps(self->fd, self->sectors, 1));
+	for (uint64_t s = 0; s < self->sectors; s++)
+		self->expect[s] = 1;
+}
+
+FIXTURE_TEARDOWN(snap)
+{
+	if (self->fd >= 0)
+		close(self->fd);
+	free(self->expect);
+	EXPECT_EQ(0, count_snapshots(&self->nl)) TH_LOG("snapshots left over");
+	delete_all(&self->nl);
+	vss_nl_close(&self->nl);
+}
+
+static long verify_image(const char *image, uint64_t sectors,
+			 const uint16_t *expect, uint64_t constant, char *why)
+{
+	int fd = open(image, O_RDONLY | O_DIRECT);
+	long bad;
+
+	if (fd < 0) {
+		snprintf(why, 256, "open %s: %s", image, strerror(errno));
+		return -1;
+	}
+	bad = verify_stamps(fd, sectors, expect, constant, why, 256);
+	close(fd);
+	return bad;
+}
+
+static void rewrite_and_verify(struct __test_metadata *_metadata,
+			       FIXTURE_DATA(snap) *self, uint32_t chunk)
+{
+	const char *devs[] = { self->origin };
+	struct vss_created c;
+
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, chunk,
+				VSS_CREATE_NO_FREEZE, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	ASSERT_EQ(1, c.nr);
+	TH_LOG("%s on %s, hold %llu us", c.image[0], self->origin,
+	       (unsigned long long)c.hold_us);
+
+	ASSERT_EQ(0, run_writers(self->fd, self->sectors, self->expect,
+				 &self->seq, 1500));
+	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1,
+				  self->why)) TH_LOG("image: %s", self->why);
+	/* And again, concurrently with a second round of rewrites. */
+	ASSERT_EQ(0, run_writers(self->fd, self->sectors, self->expect,
+				 &self->seq, 500));
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1,
+				  self->why)) TH_LOG("image: %s", self->why);
+	EXPECT_EQ(VSS_STATE_ACTIVE, vss_snap_state(&self->nl, c.snap_id[0],
+						   NULL));
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+}
+
+TEST_F(snap, integrity_default_chunk)
+{
+	rewrite_and_verify(_metadata, self, 0);
+}
+
+TEST_F(snap, integrity_4k_chunk)
+{
+	rewrite_and_verify(_metadata, self, 4096);
+}
+
+TEST_F(snap, integrity_1m_chunk)
+{
+	rewrite_and_verify(_metadata, self, 1 << 20);
+}
+
+/* Discard and write-zeroes change data too: they must be preserved. */
+TEST_F(snap, discard_and_zeroout_preserved)
+{
+	const char *devs[] = { self->origin };
+	uint64_t range[2];
+	struct vss_created c;
+	uint64_t s;
+
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, 0,
+				VSS_CREATE_NO_FREEZE, &c));
+	range[0] = 1 << 20;
+	range[1] = 4 << 20;
+	EXPECT_EQ(0, ioctl(self->fd, BLKDISCARD, range)) TH_LOG("%m");
+	range[0] = 9 << 20;
+	range[1] = (1 << 20) + 4096;
+	EXPECT_EQ(0, ioctl(self->fd, BLKZEROOUT, range)) TH_LOG("%m");
+	range[0] = 20 << 20;
+	range[1] = 64 << 10;
+	ioctl(self->fd, BLKSECDISCARD, range); /* usually EOPNOTSUPP */
+	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1,
+				  self->why)) TH_LOG("image: %s", self->why);
+	/* The zeroed range reads zero on the origin. */
+	{
+		char *buf = aligned_buf(4096);
+
+		ASSERT_EQ(4096, pread(self->fd, buf, 4096, 9 << 20));
+		for (s = 0; s < 4096; s++)
+			if (buf[s])
+				break;
+		EXPECT_EQ(4096, s);
+		free(buf);
+	}
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+}
+
+/* Writes to an image go to the storage only. */
+TEST_F(snap, writable_image)
+{
+	const char *devs[] = { self->origin };
+	struct vss_created c, c2;
+	uint16_t *image_expect;
+	void *buf = aligned_buf(64 * SECTOR);
+	uint64_t state = 42;
+	int fd, i;
+
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, 4096,
+				VSS_CREATE_NO_FREEZE, &c));
+	image_expect = calloc(self->sectors, sizeof(uint16_t));
+	for (uint64_t s = 0; s < self->sectors; s++)
+		image_expect[s] = 1;
+	fd = open(c.image[0], O_RDWR | O_DIRECT);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 300; i++) {
+		/* Straddle 4K chunk boundaries on purpose. */
+		uint64_t first = (rnd(&state) % (self->sectors / 8 - 1)) * 8 + 5;
+		unsigned int len = 1 + rnd(&state) % 20;
+
+		ASSERT_EQ(0, write_stamps(fd, buf, first, len, 7));
+		for (unsigned int k = 0; k < len; k++)
+			image_expect[first + k] = 7;
+	}
+	/* A second snapshot taken after: must not see the image writes. */
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, 4096,
+				VSS_CREATE_NO_FREEZE, &c2));
+	ASSERT_EQ(0, run_writers(self->fd, self->sectors, self->expect,
+				 &self->seq, 300));
+	EXPECT_EQ(0, verify_stamps(fd, self->sectors, image_expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("image: %s", self->why);
+	EXPECT_EQ(0, verify_image(c2.image[0], self->sectors, NULL, 1,
+				  self->why)) TH_LOG("second image: %s", self->why);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	/* Open image: delete refuses without force. */
+	EXPECT_EQ(-EBUSY, vss_delete_snap(&self->nl, c.snap_id[0], false));
+	close(fd);
+	EXPECT_EQ(0, vss_delete_snap(&self->nl, c.snap_id[0], false));
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c2.set_id, false));
+	free(image_expect);
+	free(buf);
+}
+
+/*
+ * 64 snapshots of one device, different data between each, then random
+ * deletes: every remaining image keeps reading its own point in time.
+ */
+TEST_F(snap, sixty_four_snapshots_random_deletes)
+{
+	enum { N = 64 };
+	const char *devs[] = { self->origin };
+	static uint8_t ids[N][VSS_ID_LEN];
+	static char images[N][64];
+	uint16_t *expect[N];
+	bool alive[N];
+	uint64_t sectors = self->sectors / 8;	/* check the first 8M */
+	uint64_t state = 7;
+	struct vss_created c;
+	int i, order[N];
+
+	for (i = 0; i < N; i++) {
+		ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0,
+					4096, VSS_CREATE_NO_FREEZE, &c))
+			TH_LOG("snapshot %d: %s", i, self->nl.errmsg);
+		memcpy(ids[i], c.snap_id[0], VSS_ID_LEN);
+		strcpy(images[i], c.image[0]);
+		expect[i] = malloc(sectors * sizeof(uint16_t));
+		memcpy(expect[i], self->expect, sectors * sizeof(uint16_t));
+		alive[i] = true;
+		/* Change some sectors before the next one. */
+		for (int w = 0; w < 40; w++) {
+			void *buf = aligned_buf(16 * SECTOR);
+			uint64_t first = rnd(&state) % (sectors - 16);
+			unsigned int len = 1 + rnd(&state) % 16;
+			uint16_t seq = atomic_fetch_add(&self->seq, 1) + 1;
+
+			ASSERT_EQ(0, write_stamps(self->fd, buf, first, len, seq));
+			for (unsigned int k = 0; k < len; k++)
+				self->expect[first + k] = seq;
+			free(buf);
+		}
+	}
+	for (i = 0; i < N; i++)
+		order[i] = i;
+	for (i = N - 1; i > 0; i--) {
+		int j = rnd(&state) % (i + 1), t = order[i];
+
+		order[i] = order[j];
+		order[j] = t;
+	}
+	for (i = 0; i < N; i++) {
+		int victim = order[i];
+
+		ASSERT_EQ(0, vss_delete_snap(&self->nl, ids[victim], false));
+		alive[victim] = false;
+		/* Verify all survivors now and then (reads are slow in TCG). */
+		if (i % 16 != 15 && i != 0)
+			continue;
+		for (int k = 0; k < N; k++) {
+			if (!alive[k])
+				continue;
+			EXPECT_EQ(0, verify_image(images[k], sectors, expect[k], 0,
+						  self->why))
+				TH_LOG("snapshot %d after %d deletes: %s", k, i + 1,
+				       self->why);
+		}
+	}
+	for (i = 0; i < N; i++)
+		free(expect[i]);
+	EXPECT_EQ(0, verify_stamps(self->fd, sectors, self->expect, 0,
+				   self->why, sizeof(self->why)));
+}
+
+/* Two devices, one instant: a writer alternates between them. */
+TEST_F(snap, set_is_one_instant)
+{
+	const char *b = scratch_disk(2);
+	const char *devs[] = { self->origin, b };
+	struct vss_created c;
+	atomic_bool stop = false;
+	uint64_t gen_a, gen_b;
+	int fd_b;
+	pid_t pid;
+	void *buf = aligned_buf(4096);
+
+	if (!b)
+		SKIP(return, "needs a third scratch disk");
+	fd_b = open(b, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, fd_b);
+	/*
+	 * The child writes generation g to A, then to B, then g + 1...
+	 * At any instant A holds g and B holds g or g - 1.
+	 */
+	pid = fork();
+	if (!pid) {
+		for (uint64_t g = 2; !stop; g++) {
+			if (write_stamps(self->fd, buf, 0, 8, g) ||
+			    write_stamps(fd_b, buf, 0, 8, g))
+				_exit(1);
+			if (g > 200000)
+				_exit(2);
+		}
+		_exit(0);
+	}
+	usleep(300000);
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 2, self->storage, 0, 0,
+				VSS_CREATE_NO_FREEZE, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	{
+		int fa = open(c.image[0], O_RDONLY | O_DIRECT);
+		int fb = open(c.image[1], O_RDONLY | O_DIRECT);
+
+		ASSERT_EQ(4096, pread(fa, buf, 4096, 0));
+		gen_a = ((struct stamp *)buf)->seq;
+		ASSERT_EQ(4096, pread(fb, buf, 4096, 0));
+		gen_b = ((struct stamp *)buf)->seq;
+		close(fa);
+		close(fb);
+	}
+	TH_LOG("image A at generation %llu, B at %llu, hold %llu us",
+	       (unsigned long long)gen_a, (unsigned long long)gen_b,
+	       (unsigned long long)c.hold_us);
+	EXPECT_TRUE(gen_a == gen_b || gen_a == gen_b + 1);
+	EXPECT_LT(1, gen_a) TH_LOG("the writer never ran");
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	close(fd_b);
+	free(buf);
+}
+
+TEST_HARNESS_MAIN
