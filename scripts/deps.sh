@@ -30,7 +30,7 @@ host_packages=(
 	qemu-system-x86 busybox-static
 	libnl-3-dev libnl-genl-3-dev libjson-c-dev
 	e2fsprogs xfsprogs lvm2 mdadm fio jq sparse util-linux
-	python3 python3-matplotlib
+	python3 python3-matplotlib dkms
 )
 
 missing=()
