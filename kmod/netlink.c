@@ -46,6 +46,9 @@ static const struct nla_policy vss_policy[VSS_A_MAX + 1] = {
 	[VSS_A_SNAP_ID] = NLA_POLICY_EXACT_LEN(VSS_ID_LEN),
 };
 
+/* Upper bound of one VSS_A_SNAPSHOT nest, less its storage path. */
+#define VSS_NL_SNAPSHOT_SIZE	1024
+
 /* Mutating commands need CAP_SYS_ADMIN in the initial user namespace. */
 static int vss_nl_require_admin(struct sk_buff *skb, struct genl_info *info)
 {
@@ -284,7 +287,10 @@ static int vss_nl_create_set(struct sk_buff *skb, struct genl_info *info)
 	ret = vss_nl_parse_create(info, params);
 	if (ret)
 		goto out;
-	msg = genlmsg_new(NLMSG_GOODSIZE * 4, GFP_KERNEL);
+	/* Room for every snapshot of the set, so the reply never fails. */
+	msg = genlmsg_new((VSS_NL_SNAPSHOT_SIZE +
+			   strlen(params->storage_path)) * (params->nr_devs + 1),
+			  GFP_KERNEL);
 	if (!msg) {
 		ret = -ENOMEM;
 		goto out;
@@ -292,7 +298,10 @@ static int vss_nl_create_set(struct sk_buff *skb, struct genl_info *info)
 
 	ret = vss_set_create(params, &result, info->extack);
 	if (ret) {
-		vss_nl_blame_device(info, result.bad_dev);
+		if (result.bad_storage && result.bad_dev < 0)
+			info->extack->bad_attr = info->attrs[VSS_A_STORAGE_PATH];
+		else
+			vss_nl_blame_device(info, result.bad_dev);
 		nlmsg_free(msg);
 		goto out;
 	}
@@ -317,10 +326,11 @@ static int vss_nl_create_set(struct sk_buff *skb, struct genl_info *info)
 	ret = genlmsg_reply(msg, info);
 	goto out;
 nospace:
-	/* The set exists; the reply just does not fit. List it instead. */
+	/* Cannot happen: the message was sized for the whole set. */
 	mutex_unlock(&vss_ctl_lock);
 	nlmsg_free(msg);
-	ret = 0;
+	WARN_ON_ONCE(1);
+	ret = -EMSGSIZE;
 out:
 	kfree(params);
 	return ret;

@@ -43,9 +43,13 @@ struct vss_write {
 static struct kmem_cache *vss_write_cache;
 static mempool_t *vss_write_pool;
 
+/* The disk sectors @bio covers, whether or not it names a partition. */
 static void vss_bio_range(struct bio *bio, sector_t *start, sector_t *end)
 {
-	*start = bio->bi_bdev->bd_start_sect + bio->bi_iter.bi_sector;
+	*start = bio->bi_iter.bi_sector;
+	/* Once remapped (a resubmitted remainder), the sector is the disk's. */
+	if (!bio_flagged(bio, BIO_REMAPPED))
+		*start += bio->bi_bdev->bd_start_sect;
 	*end = *start + bio_sectors(bio);
 }
 

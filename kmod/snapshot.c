@@ -314,12 +314,15 @@ int vss_set_create(const struct vss_create_params *p,
 	if (IS_ERR(set->store)) {
 		ret = PTR_ERR(set->store);
 		set->store = NULL;
+		result->bad_storage = true;
 		goto err_unwind;
 	}
 	ret = vss_create_check_store(set->store, slots, nr, &result->bad_dev,
 				     extack);
-	if (ret)
+	if (ret) {
+		result->bad_storage = true;
 		goto err_unwind;
+	}
 
 	ret = vss_set_commit(set, slots, nr, p, &result->bad_dev, extack);
 	if (ret)

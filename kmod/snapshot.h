@@ -78,6 +78,7 @@ struct vss_create_params {
 struct vss_create_result {
 	struct vss_set *set;
 	int bad_dev;			/* index into devs of the culprit, or -1 */
+	bool bad_storage;		/* the storage is the culprit */
 };
 
 int vss_set_create(const struct vss_create_params *params,

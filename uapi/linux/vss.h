@@ -26,6 +26,11 @@
  *
  * Commands
  *
+ * Compatibility: VSS_PROTOCOL_VERSION changes only when a command or
+ * attribute changes meaning; additions (new commands, attributes, flags,
+ * events) keep it. A client must refuse a module whose protocol differs
+ * from the one it was built for, except to report versions.
+ *
  * VSS_CMD_GET_VERSION (do; no privilege)
  *   request:  nothing
  *   reply:    VSS_A_VERSION     string, module version ("0.3.0")
@@ -60,6 +65,8 @@
  *             VSS_A_HOLD_US       u64, microseconds writes were held
  *             VSS_A_SNAPSHOTS     nest of VSS_A_SNAPSHOT, as in
  *                                  VSS_CMD_GET_SNAPSHOT
+ *   The extack offset points at the VSS_A_DEVICE or VSS_A_STORAGE_PATH
+ *   an error concerns.
  *   errors:   ENOTBLK (a device is not a block device), EBUSY (a device
  *             is in a set being created), EXDEV (storage lies on a device
  *             of the set or on a snapshotted device), EOPNOTSUPP (zoned,
@@ -70,6 +77,7 @@
  * VSS_CMD_GET_SNAPSHOT (do and dump; no privilege)
  *   do request:   VSS_A_SNAP_ID
  *   dump request: optional VSS_A_DEVICE to list one origin's snapshots
+ *                 (none: an empty dump)
  *   reply (one message per snapshot), VSS_A_SNAPSHOT nest holding:
  *             VSS_A_SNAP_ID, VSS_A_SET_ID
  *             VSS_A_ORIGIN        device nest of the origin
@@ -107,7 +115,6 @@
 #ifndef _UAPI_LINUX_VSS_H
 #define _UAPI_LINUX_VSS_H
 
-#include <linux/const.h>
 #include <linux/types.h>
 
 #define VSS_GENL_NAME		"vss"
@@ -176,12 +183,16 @@ enum vss_attr {
 	VSS_A_MAX = __VSS_A_MAX - 1
 };
 
-/* VSS_A_FLAGS of VSS_CMD_CREATE_SET */
-#define VSS_CREATE_NO_FREEZE	_BITUL(0)	/* crash-consistent: no FIFREEZE */
+/* VSS_A_FLAGS (u32) of VSS_CMD_CREATE_SET */
+enum vss_create_flags {
+	VSS_CREATE_NO_FREEZE = 1U << 0,	/* crash-consistent: no FIFREEZE */
+};
 #define VSS_CREATE_FLAGS_ALL	VSS_CREATE_NO_FREEZE
 
-/* VSS_A_FLAGS of VSS_CMD_DELETE_SNAPSHOT */
-#define VSS_DELETE_FORCE	_BITUL(0)	/* delete even if the image is open */
+/* VSS_A_FLAGS (u32) of VSS_CMD_DELETE_SNAPSHOT */
+enum vss_delete_flags {
+	VSS_DELETE_FORCE = 1U << 0,	/* delete even if the image is open */
+};
 #define VSS_DELETE_FLAGS_ALL	VSS_DELETE_FORCE
 
 enum vss_snapshot_state {

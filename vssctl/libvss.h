@@ -1,0 +1,592 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * libvss: client library of vss, the Volume Shadow Copy Service for Linux.
+ *
+ * libvss talks to the vss kernel module over the generic netlink family
+ * described in <linux/vss.h>. It is what vssctl is built on, and what a
+ * backup agent links to take, list, watch and release snapshot sets.
+ *
+ * Conventions
+ *   - Every function that can fail returns 0 (or a documented non-negative
+ *     value) on success and a negative errno value on failure. Besides the
+ *     errno values of the system and of the kernel module, three values
+ *     have a meaning of their own here, see LIBVSS_ENOMODULE,
+ *     LIBVSS_EAMBIGUOUS and LIBVSS_EPROTOCOL.
+ *   - A handle keeps the details of the last failure of a call made with
+ *     it: the kernel's extended-ack message, the object the failure
+ *     concerns (a device path as the caller gave it, the storage path, an
+ *     id), and the attribute the kernel blamed. See vss_last_error().
+ *   - A handle is not thread safe: use one handle per thread, or lock.
+ *   - Nothing returned by the library needs to be freed with free():
+ *     every allocating call has its own release function.
+ *
+ * ABI: the structures below are part of the ABI. The soname (libvss.so.1)
+ * changes whenever one of them does; functions are only ever added.
+ */
+#ifndef LIBVSS_H
+#define LIBVSS_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vss.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LIBVSS_VERSION_MAJOR	0
+#define LIBVSS_VERSION_MINOR	3
+#define LIBVSS_VERSION_PATCH	0
+
+/**
+ * LIBVSS_ENOMODULE - the vss kernel module is not loaded
+ *
+ * Returned (negated) by vss_open() when the generic netlink family "vss"
+ * is not registered. A distinct value so a caller can tell "module not
+ * loaded" from "no such snapshot" (ENOENT).
+ */
+#define LIBVSS_ENOMODULE	ENOPROTOOPT
+
+/**
+ * LIBVSS_EAMBIGUOUS - an id prefix matches more than one object
+ */
+#define LIBVSS_EAMBIGUOUS	ENOTUNIQ
+
+/**
+ * LIBVSS_EPROTOCOL - the module speaks another protocol version
+ *
+ * vss_open() succeeds against such a module so that its version can still
+ * be read with vss_get_version(); every other request then fails with it.
+ */
+#define LIBVSS_EPROTOCOL	EPROTONOSUPPORT
+
+/* Canonical text form of an id: 36 characters and the terminating NUL. */
+#define VSS_ID_STRLEN		37
+/* Hex digits of an id, the longest meaningful prefix. */
+#define VSS_ID_HEX_DIGITS	(2 * VSS_ID_LEN)
+
+/* Longest kernel device name kept ("nvme0n1p12", "dm-3"), with its NUL. */
+#define VSS_DEVICE_NAME_MAX	32
+/* Longest failure reason kept, with its NUL; longer ones are truncated. */
+#define VSS_REASON_MAX		256
+/* Longest module version string kept, with its NUL. */
+#define VSS_MODULE_VERSION_MAX	64
+
+struct vss_handle;
+
+/* A snapshot or snapshot set id: 16 raw bytes, shown as a UUID. */
+struct vss_id {
+	uint8_t bytes[VSS_ID_LEN];
+};
+
+/* A block device, named by number as on the wire. */
+struct vss_device {
+	uint32_t major;
+	uint32_t minor;
+	char name[VSS_DEVICE_NAME_MAX];	/* kernel name ("vdb1"), or "" */
+};
+
+/* What vss_get_version() reports about the loaded module. */
+struct vss_module_version {
+	char version[VSS_MODULE_VERSION_MAX];	/* module version, "0.3.0" */
+	uint32_t protocol;		/* its VSS_PROTOCOL_VERSION */
+	uint32_t family_version;	/* generic netlink family version */
+};
+
+/* One snapshot, as VSS_CMD_GET_SNAPSHOT describes it. */
+struct vss_snapshot_info {
+	struct vss_id id;
+	struct vss_id set_id;
+	struct vss_device origin;
+	struct vss_device image;	/* "vss3": readable as /dev/vss3 */
+	uint32_t index;			/* per origin, from 1, never reused */
+	uint64_t created_ns;		/* CLOCK_REALTIME of the commit */
+	uint32_t state;			/* enum vss_snapshot_state */
+	int error;			/* positive errno when failed, else 0 */
+	char reason[VSS_REASON_MAX];	/* why it failed, or "" */
+	uint32_t chunk_size;		/* bytes */
+	char label[VSS_LABEL_MAX];	/* "" when none was given */
+	char *storage_path;		/* as given at creation; never NULL */
+	uint32_t storage_kind;		/* enum vss_storage_kind */
+	uint64_t storage_used;		/* bytes holding chunks, whole set */
+	uint64_t storage_size;		/* bytes allocated now */
+	uint64_t storage_limit;		/* bytes */
+	uint64_t hold_us;		/* how long writes were held */
+	uint32_t open_count;		/* openers of the image now */
+};
+
+/* What to create with vss_create_set(). Zero means "default" throughout. */
+struct vss_create_params {
+	const char *const *devices;	/* paths of the origin block devices */
+	size_t device_count;		/* 1..VSS_MAX_SET_DEVICES */
+	const char *storage_path;	/* block device, file or directory;
+					 * relative paths are resolved */
+	uint64_t storage_limit;		/* bytes; required for a directory */
+	uint32_t chunk_size;		/* power of two, 4 KiB..1 MiB */
+	const char *label;		/* NULL or < VSS_LABEL_MAX bytes */
+	uint32_t flags;			/* VSS_CREATE_* */
+	uint32_t hold_limit_ms;		/* 1..VSS_MAX_HOLD_LIMIT_MS */
+};
+
+/* What vss_create_set() created; release with vss_create_result_free(). */
+struct vss_create_result {
+	struct vss_id set_id;
+	uint64_t hold_us;
+	struct vss_snapshot_info *snapshots;
+	size_t snapshot_count;
+};
+
+/* Which optional fields of a struct vss_event_info are filled in. */
+#define VSS_EVENT_HAS_SNAP_ID	(1U << 0)
+#define VSS_EVENT_HAS_SET_ID	(1U << 1)
+#define VSS_EVENT_HAS_ORIGIN	(1U << 2)
+#define VSS_EVENT_HAS_ERROR	(1U << 3)
+#define VSS_EVENT_HAS_STORAGE	(1U << 4)
+
+/* One multicast event of the module (VSS_CMD_EVENT), decoded. */
+struct vss_event_info {
+	uint32_t type;			/* enum vss_event */
+	uint32_t present;		/* VSS_EVENT_HAS_* */
+	uint64_t received_ns;		/* CLOCK_REALTIME at reception */
+	struct vss_id snap_id;
+	struct vss_id set_id;
+	struct vss_device origin;
+	int error;			/* positive errno */
+	char reason[VSS_REASON_MAX];
+	uint64_t storage_used;
+	uint64_t storage_limit;
+};
+
+/**
+ * vss_library_version() - version of this library
+ *
+ * Return: the version libvss was built as, "0.3.0" or a longer string
+ * starting with LIBVSS_VERSION_MAJOR.MINOR.PATCH. Never NULL.
+ */
+const char *vss_library_version(void);
+
+/**
+ * vss_open() - connect to the vss kernel module
+ * @out: receives the new handle on success
+ *
+ * Opens a generic netlink socket with extended acks, resolves the family
+ * "vss" and reads the module's version.
+ *
+ * Return: 0; -LIBVSS_ENOMODULE if the module is not loaded; another
+ * negative errno if the socket cannot be opened (-EAFNOSUPPORT, -EPERM in
+ * a restricted sandbox) or the module does not answer properly (-EPROTO).
+ */
+int vss_open(struct vss_handle **out);
+
+/**
+ * vss_close() - release a handle and everything it holds
+ * @h: handle from vss_open(), or NULL
+ */
+void vss_close(struct vss_handle *h);
+
+/**
+ * vss_get_version() - version and protocol of the loaded module
+ * @h: handle
+ * @out: filled in on success
+ *
+ * Answered from what vss_open() read; never fails on a protocol mismatch.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_get_version(struct vss_handle *h, struct vss_module_version *out);
+
+/**
+ * vss_last_error() - the result of the last failed call on @h
+ * @h: handle
+ *
+ * Return: a negative errno, or 0 when the last call succeeded.
+ */
+int vss_last_error(const struct vss_handle *h);
+
+/**
+ * vss_last_error_message() - why the last call on @h failed, in words
+ * @h: handle
+ *
+ * Return: the kernel's extended-ack message ("device is already in a
+ * snapshot set being created") or a message of the library, or NULL when
+ * there is none beyond the errno. Valid until the next call on @h.
+ */
+const char *vss_last_error_message(const struct vss_handle *h);
+
+/**
+ * vss_last_error_object() - what the last failure on @h concerns
+ * @h: handle
+ *
+ * Return: the device path as the caller gave it (the kernel blamed that
+ * device's attribute, or the library found it is no block device), the
+ * storage path, or the id of the snapshot or set concerned; NULL when
+ * the failure concerns the request as a whole. Valid until the next call
+ * on @h.
+ */
+const char *vss_last_error_object(const struct vss_handle *h);
+
+/**
+ * vss_last_error_attr() - the attribute the kernel blamed
+ * @h: handle
+ *
+ * Return: the VSS_A_* type the kernel's extended ack pointed at, or 0.
+ */
+int vss_last_error_attr(const struct vss_handle *h);
+
+/**
+ * vss_strerror() - describe an error code of this library
+ * @err: an errno value, negative (as returned) or positive
+ *
+ * Return: a text for the library's own codes ("the vss kernel module is
+ * not loaded" for LIBVSS_ENOMODULE, "ambiguous id prefix" for
+ * LIBVSS_EAMBIGUOUS, ...), strerror() otherwise. Never NULL.
+ */
+const char *vss_strerror(int err);
+
+/**
+ * vss_errno_name() - symbolic name of an errno value
+ * @err: an errno value, negative or positive
+ *
+ * Return: "EBUSY" and the like, or NULL for a value without a name.
+ */
+const char *vss_errno_name(int err);
+
+/**
+ * vss_state_name() - "active" or "failed"
+ * @state: enum vss_snapshot_state
+ *
+ * Return: the name, or "unknown" for a value this library does not know.
+ */
+const char *vss_state_name(uint32_t state);
+
+/**
+ * vss_storage_kind_name() - "block", "file" or "tmpfile"
+ * @kind: enum vss_storage_kind
+ *
+ * Return: the name, or "unknown".
+ */
+const char *vss_storage_kind_name(uint32_t kind);
+
+/**
+ * vss_event_name() - "snapshot-created", "storage-low", ...
+ * @type: enum vss_event
+ *
+ * Return: the name, or "unknown".
+ */
+const char *vss_event_name(uint32_t type);
+
+/**
+ * vss_check_privilege() - whether this process may change snapshots
+ *
+ * Creating and deleting need CAP_SYS_ADMIN. The module is the judge (it
+ * wants the capability in the initial user namespace); this only looks
+ * at the effective set, so that a caller can say so before anything else.
+ * vss_create_set() and the vss_delete_*() functions call it first.
+ *
+ * Return: 0, -EPERM without CAP_SYS_ADMIN, or the errno of capget().
+ */
+int vss_check_privilege(void);
+
+/**
+ * vss_device_lookup() - the block device a path names
+ * @path: path of a block device node
+ * @out: filled in with its numbers and, where sysfs tells, its name
+ *
+ * Only stat()s the path; the device is not opened.
+ *
+ * Return: 0; -ENOTBLK if @path is not a block device; the errno of stat()
+ * (-ENOENT, -EACCES, ...) otherwise.
+ */
+int vss_device_lookup(const char *path, struct vss_device *out);
+
+/**
+ * vss_create_set() - snapshot several devices at one instant
+ * @h: handle
+ * @params: what to create; see struct vss_create_params
+ * @out: receives the set; release with vss_create_result_free()
+ *
+ * The library checks the request before sending it: every device path
+ * must name a distinct block device (-ENOTBLK, -ENOENT or -EINVAL naming
+ * the path in vss_last_error_object()), the storage path must exist and
+ * is made absolute, a directory needs a storage limit, and the sizes and
+ * the label must fit the protocol (-EINVAL). All or nothing: on failure no
+ * snapshot of the request exists.
+ *
+ * Return: 0 or a negative errno; the kernel's errors are listed under
+ * VSS_CMD_CREATE_SET in <linux/vss.h>.
+ */
+int vss_create_set(struct vss_handle *h, const struct vss_create_params *params,
+		   struct vss_create_result *out);
+
+/**
+ * vss_create_result_free() - release what vss_create_set() returned
+ * @result: the result; its fields are cleared. NULL is allowed.
+ */
+void vss_create_result_free(struct vss_create_result *result);
+
+/**
+ * vss_list_snapshots() - every snapshot, or those of one origin
+ * @h: handle
+ * @origin_path: path of an origin block device, or NULL for all
+ * @out: receives an array ordered by origin and index; NULL when empty
+ * @count: receives the number of elements
+ *
+ * Return: 0 or a negative errno (-ENOTBLK, -ENOENT for a bad
+ * @origin_path). Release the array with vss_snapshot_info_array_free().
+ */
+int vss_list_snapshots(struct vss_handle *h, const char *origin_path,
+		       struct vss_snapshot_info **out, size_t *count);
+
+/**
+ * vss_get_snapshot() - one snapshot by its full id
+ * @h: handle
+ * @id: snapshot id
+ * @out: filled in; release with vss_snapshot_info_clear()
+ *
+ * Return: 0, -ENOENT if there is no such snapshot, or a negative errno.
+ */
+int vss_get_snapshot(struct vss_handle *h, const struct vss_id *id,
+		     struct vss_snapshot_info *out);
+
+/**
+ * vss_snapshot_info_clear() - release what one snapshot info holds
+ * @info: filled in by this library, or zeroed; NULL is allowed
+ */
+void vss_snapshot_info_clear(struct vss_snapshot_info *info);
+
+/**
+ * vss_snapshot_info_array_free() - release an array of snapshot infos
+ * @infos: from vss_list_snapshots(), or NULL
+ * @count: its number of elements
+ */
+void vss_snapshot_info_array_free(struct vss_snapshot_info *infos, size_t count);
+
+/**
+ * vss_resolve_snapshot_id() - the snapshot an id or id prefix names
+ * @h: handle
+ * @text: full id or unique prefix: hex digits, any case, with or without
+ *        the dashes of the canonical form
+ * @out: receives the full id
+ *
+ * Return: 0; -EINVAL if @text is no id prefix; -ENOENT if no snapshot
+ * matches; -LIBVSS_EAMBIGUOUS if several do.
+ */
+int vss_resolve_snapshot_id(struct vss_handle *h, const char *text,
+			    struct vss_id *out);
+
+/**
+ * vss_resolve_set_id() - the snapshot set an id or id prefix names
+ * @h: handle
+ * @text: as for vss_resolve_snapshot_id(), matched against set ids
+ * @out: receives the full set id
+ *
+ * Return: as vss_resolve_snapshot_id().
+ */
+int vss_resolve_set_id(struct vss_handle *h, const char *text,
+		       struct vss_id *out);
+
+/**
+ * vss_delete_snapshot() - delete one snapshot
+ * @h: handle
+ * @id: snapshot id
+ * @flags: VSS_DELETE_FORCE to delete even while its image is open (the
+ *         openers then get EIO)
+ *
+ * Return: 0; -ENOENT; -EBUSY if the image is open and @flags lacks
+ * VSS_DELETE_FORCE; or another negative errno.
+ */
+int vss_delete_snapshot(struct vss_handle *h, const struct vss_id *id,
+			uint32_t flags);
+
+/**
+ * vss_delete_set() - delete every snapshot of a set
+ * @h: handle
+ * @set_id: set id
+ * @flags: as for vss_delete_snapshot()
+ *
+ * Return: as vss_delete_snapshot().
+ */
+int vss_delete_set(struct vss_handle *h, const struct vss_id *set_id,
+		   uint32_t flags);
+
+/**
+ * vss_delete_oldest() - delete the oldest snapshot of one origin
+ * @h: handle
+ * @origin_path: path of the origin block device
+ * @flags: as for vss_delete_snapshot()
+ * @deleted: if not NULL, receives the id of the deleted snapshot
+ *
+ * Return: 0; -ENOENT if the device has no snapshot; as
+ * vss_delete_snapshot() otherwise.
+ */
+int vss_delete_oldest(struct vss_handle *h, const char *origin_path,
+		      uint32_t flags, struct vss_id *deleted);
+
+/**
+ * typedef vss_delete_progress_fn - told about each deletion of
+ * vss_delete_all()
+ * @snapshot: the snapshot it tried to delete
+ * @err: 0 or the negative errno of that deletion
+ * @message: the kernel's message about a failure, or NULL
+ * @arg: the caller's argument
+ */
+typedef void (*vss_delete_progress_fn)(const struct vss_snapshot_info *snapshot,
+				       int err, const char *message, void *arg);
+
+/**
+ * vss_delete_all() - delete every snapshot
+ * @h: handle
+ * @flags: as for vss_delete_snapshot()
+ * @progress: called after each deletion, or NULL
+ * @arg: passed to @progress
+ * @deleted: if not NULL, receives how many were deleted
+ *
+ * Goes on after a failure so that one open image does not keep the
+ * others. A snapshot that vanished meanwhile is skipped silently.
+ *
+ * Return: 0 if all were deleted, else the first failure's negative errno.
+ */
+int vss_delete_all(struct vss_handle *h, uint32_t flags,
+		   vss_delete_progress_fn progress, void *arg, size_t *deleted);
+
+/**
+ * vss_event_subscribe() - start receiving the module's events
+ * @h: handle
+ *
+ * Opens a second socket joined to the multicast group "events". Events
+ * are queued by the kernel from then on.
+ *
+ * Return: 0 (also when already subscribed) or a negative errno.
+ */
+int vss_event_subscribe(struct vss_handle *h);
+
+/**
+ * vss_event_fd() - the descriptor to poll for events
+ * @h: handle subscribed with vss_event_subscribe()
+ *
+ * Readable when vss_event_dispatch() has work. Owned by @h.
+ *
+ * Return: the descriptor, or -EBADF if @h is not subscribed.
+ */
+int vss_event_fd(const struct vss_handle *h);
+
+/**
+ * vss_event_next() - wait for the next event
+ * @h: handle subscribed with vss_event_subscribe()
+ * @out: receives the event
+ * @timeout_ms: how long to wait; -1 forever, 0 not at all
+ *
+ * Return: 0 with an event in @out; -ETIMEDOUT; -EINTR when a signal
+ * arrived while waiting (so a caller can stop on SIGINT); -ENOBUFS when
+ * the kernel dropped events because they were not read fast enough
+ * (subscription stays valid, later events still arrive); or another
+ * negative errno.
+ */
+int vss_event_next(struct vss_handle *h, struct vss_event_info *out,
+		   int timeout_ms);
+
+/**
+ * typedef vss_event_fn - receives events from vss_event_dispatch()
+ * @event: the event, valid during the call
+ * @arg: the caller's argument
+ *
+ * Return: 0 to go on, non-zero to stop dispatching.
+ */
+typedef int (*vss_event_fn)(const struct vss_event_info *event, void *arg);
+
+/**
+ * vss_event_dispatch() - hand every event ready now to @callback
+ * @h: handle subscribed with vss_event_subscribe()
+ * @callback: called once per event
+ * @arg: passed to @callback
+ *
+ * Never blocks: meant for a caller that polls vss_event_fd() itself.
+ *
+ * Return: the number of events handed over, or a negative errno as for
+ * vss_event_next() (-ENOBUFS: events were lost).
+ */
+int vss_event_dispatch(struct vss_handle *h, vss_event_fn callback, void *arg);
+
+/**
+ * vss_id_format() - canonical text of an id
+ * @id: the id
+ * @out: receives "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" in lower case
+ */
+void vss_id_format(const struct vss_id *id, char out[VSS_ID_STRLEN]);
+
+/**
+ * vss_id_parse() - read a full id
+ * @text: 32 hex digits, any case, with or without the canonical dashes
+ * @out: receives the id
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vss_id_parse(const char *text, struct vss_id *out);
+
+/**
+ * vss_id_prefix_match() - find the one id a prefix names
+ * @prefix: 1..32 hex digits, any case, dashes only where the canonical
+ *          form has them
+ * @ids: candidates; equal ids count once (the snapshots of one set)
+ * @count: number of candidates
+ * @index: receives the index of the first candidate that matches, or NULL
+ *
+ * With no candidates it only checks @prefix: -EINVAL or -ENOENT.
+ *
+ * Return: 0; -EINVAL if @prefix is not an id prefix; -ENOENT if nothing
+ * matches; -LIBVSS_EAMBIGUOUS if different ids match.
+ */
+int vss_id_prefix_match(const char *prefix, const struct vss_id *ids,
+			size_t count, size_t *index);
+
+/**
+ * vss_id_unique_prefix_len() - shortest prefix length that tells ids apart
+ * @ids: the ids; equal ids do not need telling apart
+ * @count: their number
+ * @min_digits: the least number of hex digits wanted (1..32)
+ *
+ * Return: a number of hex digits from @min_digits to 32.
+ */
+size_t vss_id_unique_prefix_len(const struct vss_id *ids, size_t count,
+				size_t min_digits);
+
+/**
+ * vss_id_equal() - whether two ids are the same
+ * @a: an id
+ * @b: another id
+ *
+ * Return: true when equal.
+ */
+bool vss_id_equal(const struct vss_id *a, const struct vss_id *b);
+
+/**
+ * vss_parse_size() - read a size in bytes
+ * @text: decimal digits and an optional binary unit: K, M, G, T, P or E,
+ *        any case, optionally followed by "iB" ("64K", "64KiB", "1m")
+ * @out: receives the number of bytes
+ *
+ * Rejected with -EINVAL: empty text, signs, spaces, fractions, decimal
+ * units ("KB"), unknown units, and values that do not fit 64 bits.
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vss_parse_size(const char *text, uint64_t *out);
+
+/**
+ * vss_format_size() - a size for people
+ * @bytes: the size
+ * @buf: receives "512B", "64KiB", "1.5GiB": an exact multiple of a unit
+ *       without decimals, else with one, rounded down
+ * @len: size of @buf; 16 bytes always suffice
+ *
+ * Return: @buf.
+ */
+char *vss_format_size(uint64_t bytes, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LIBVSS_H */
