@@ -141,6 +141,11 @@ static void vss_image_wait_init(struct vss_image_wait *wait)
 	init_completion(&wait->done);
 }
 
+/*
+ * Reads @bio chunk by chunk. Chunks that still read from the origin are
+ * pinned there (see vss_pending_reader_get()) and consecutive ones go out
+ * as one clone; a plug lets the block layer merge the rest.
+ */
 static blk_status_t vss_image_read(struct vss_snapshot *snap, struct bio *bio)
 {
 	struct vss_origin *origin = snap->origin;
@@ -148,23 +153,25 @@ static blk_status_t vss_image_read(struct vss_snapshot *snap, struct bio *bio)
 	struct vss_pending *readers[VSS_IMAGE_BATCH];
 	sector_t pos = bio->bi_iter.bi_sector;
 	sector_t end = bio_end_sector(bio);
+	sector_t start = pos;
 	struct vss_image_wait wait;
 	blk_status_t status = BLK_STS_OK;
+	struct blk_plug plug;
 
 	while (pos < end && status == BLK_STS_OK) {
-		unsigned int nr_readers = 0, pieces = 0;
+		unsigned int nr_readers = 0;
+		sector_t run = pos;	/* start of a run read from the origin */
 
 		vss_image_wait_init(&wait);
-		for (; pos < end && pieces < VSS_IMAGE_BATCH; pieces++) {
+		blk_start_plug(&plug);
+		while (pos < end && nr_readers < VSS_IMAGE_BATCH) {
 			u64 chunk = pos >> shift;
 			sector_t next = min_t(sector_t, (chunk + 1) << shift,
 					      end);
-			sector_t bio_offset = pos - bio->bi_iter.bi_sector;
-			u32 in_chunk = (pos - (chunk << shift)) << SECTOR_SHIFT;
 			struct vss_pending *pending = NULL;
 			unsigned long exc = 0;
 			void *entry;
-			int ret = 0;
+			int ret;
 
 			entry = xa_load(&snap->overlay, chunk);
 			if (entry)
@@ -174,20 +181,27 @@ static blk_status_t vss_image_read(struct vss_snapshot *snap, struct bio *bio)
 								 chunk, &exc);
 			if (pending) {
 				readers[nr_readers++] = pending;
-				vss_image_clone_to(bio, bio_offset, next - pos,
-						   origin->handle.bdev, pos,
-						   &wait);
-			} else {
-				ret = vss_image_piece_store(bio, bio_offset,
-							    next - pos, exc,
-							    in_chunk, &wait);
+				pos = next;
+				continue;
 			}
-			if (ret)
-				status = errno_to_blk_status(ret);
+			if (run < pos)
+				vss_image_clone_to(bio, run - start, pos - run,
+						   origin->handle.bdev, run,
+						   &wait);
+			ret = vss_image_piece_store(bio, pos - start, next - pos,
+						    exc, (pos - (chunk << shift)) <<
+						    SECTOR_SHIFT, &wait);
 			pos = next;
-			if (status)
+			run = pos;
+			if (ret) {
+				status = errno_to_blk_status(ret);
 				break;
+			}
 		}
+		if (status == BLK_STS_OK && run < pos)
+			vss_image_clone_to(bio, run - start, pos - run,
+					   origin->handle.bdev, run, &wait);
+		blk_finish_plug(&plug);
 		vss_image_wait_batch(&wait);
 		while (nr_readers)
 			vss_pending_reader_put(origin, readers[--nr_readers]);

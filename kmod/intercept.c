@@ -46,6 +46,17 @@ noinline void vss_submit_bio_direct(struct bio *bio)
 	barrier();
 }
 
+/**
+ * vss_intercept_sync - wait for bios already inside the write path
+ *
+ * When it returns, every bio that entered before has been submitted (or
+ * taken over): one that missed a newly tracked origin is in its queue.
+ */
+void vss_intercept_sync(void)
+{
+	synchronize_srcu(&vss_hook_srcu);
+}
+
 static void notrace vss_submit_bio_noacct_entry(struct bio *bio)
 {
 	int idx = srcu_read_lock(&vss_hook_srcu);

@@ -8,5 +8,6 @@
 int vss_intercept_init(void);
 void vss_intercept_exit(void);
 void vss_submit_bio_direct(struct bio *bio);
+void vss_intercept_sync(void);
 
 #endif /* VSS_INTERCEPT_H */

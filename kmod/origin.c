@@ -19,6 +19,7 @@
 #include "intercept.h"
 #include "image.h"
 #include <linux/blk-integrity.h>
+#include <linux/blk-mq.h>
 #include <linux/mempool.h>
 #include <linux/slab.h>
 
@@ -450,6 +451,19 @@ int vss_origin_get(dev_t dev, unsigned int chunk_shift,
 	init_waitqueue_head(&origin->cow_wait);
 	origin->next_index = 1;
 	list_add_tail_rcu(&origin->node, &vss_origins);
+	/* Bios that entered the write path before now are submitted. */
+	vss_intercept_sync();
+
+	/*
+	 * Writes submitted before tracking began were never counted, so a
+	 * commit could not wait for them: drain them now. Freezing the
+	 * queue waits for every request in flight on a request-based disk
+	 * (virtio, nvme, scsi, loop); on a bio-based one (dm, md) it only
+	 * waits for submitters, so there a filesystem should be frozen at
+	 * the commit (the default) for in-flight writes to be settled.
+	 */
+	blk_mq_freeze_queue(bdev_get_queue(bdev));
+	blk_mq_unfreeze_queue(bdev_get_queue(bdev));
 	*out = origin;
 	return 0;
 

@@ -187,12 +187,14 @@ enum vss_attr {
 enum vss_create_flags {
 	VSS_CREATE_NO_FREEZE = 1U << 0,	/* crash-consistent: no FIFREEZE */
 };
+
 #define VSS_CREATE_FLAGS_ALL	VSS_CREATE_NO_FREEZE
 
 /* VSS_A_FLAGS (u32) of VSS_CMD_DELETE_SNAPSHOT */
 enum vss_delete_flags {
 	VSS_DELETE_FORCE = 1U << 0,	/* delete even if the image is open */
 };
+
 #define VSS_DELETE_FLAGS_ALL	VSS_DELETE_FORCE
 
 enum vss_snapshot_state {
