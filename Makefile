@@ -58,8 +58,13 @@ module: $(MODDIR)/.tree
 	@test -n "$(KDIR)" -a -d "$(KDIR)" || { echo "make: no kernel headers (KDIR='$(KDIR)'); run scripts/deps.sh or set KDIR" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(MODDIR) $(KBUILD_FLAGS) modules
 
+# Userspace components, each with its own Makefile taking O= and VERSION=.
+# vsswriterd/ (the writer coordinator, a later issue) joins this list.
+TOOL_DIRS := vssctl
+
 tools:
-	$(MAKE) -C vssctl O=$(BUILD) VERSION=$(VERSION)
+	@set -e; for d in $(TOOL_DIRS); do \
+		$(MAKE) -C $$d O=$(BUILD) VERSION=$(VERSION); done
 
 # Modules for both supported kernels, with W=1 (the build check).
 modules-all:
@@ -72,9 +77,10 @@ modules-all:
 INSTALL_MOD_DIR ?= extra
 install: all
 	$(MAKE) -C $(KDIR) M=$(MODDIR) INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
-	$(MAKE) -C vssctl O=$(BUILD) VERSION=$(VERSION) install
+	@set -e; for d in $(TOOL_DIRS); do \
+		$(MAKE) -C $$d O=$(BUILD) VERSION=$(VERSION) install; done
 	install -D -m 644 udev/90-vss.rules $(DESTDIR)/lib/udev/rules.d/90-vss.rules
-	-depmod -a $(KVER)
+	-depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KVER)
 
 clean:
 	rm -rf $(BUILD) results
