@@ -42,13 +42,33 @@ void vss_event_snapshot(struct vss_snapshot *snap, enum vss_event event)
 	skb = vss_event_new(event, &hdr);
 	if (!skb)
 		return;
-	if (vss_nl_put_snapshot(skb, snap)) {
+	/* The ids at the top, as documented; the whole snapshot nested. */
+	if (nla_put(skb, VSS_A_SNAP_ID, VSS_ID_LEN, &snap->id) ||
+	    nla_put(skb, VSS_A_SET_ID, VSS_ID_LEN, &snap->set->id) ||
+	    vss_nl_put_device(skb, VSS_A_ORIGIN, snap->origin->dev,
+			      snap->origin->name) ||
+	    vss_nl_put_snapshot(skb, snap)) {
 		nlmsg_free(skb);
 		return;
 	}
 	if (event == VSS_EVENT_SNAPSHOT_FAILED &&
 	    (nla_put_u32(skb, VSS_A_ERRNO, READ_ONCE(snap->fail_errno)) ||
 	     nla_put_string(skb, VSS_A_REASON, READ_ONCE(snap->fail_reason)))) {
+		nlmsg_free(skb);
+		return;
+	}
+	vss_event_send(skb, hdr);
+}
+
+void vss_event_origin(struct vss_origin *origin, enum vss_event event)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = vss_event_new(event, &hdr);
+	if (!skb)
+		return;
+	if (vss_nl_put_device(skb, VSS_A_ORIGIN, origin->dev, origin->name)) {
 		nlmsg_free(skb);
 		return;
 	}

@@ -7,8 +7,10 @@
 
 struct vss_snapshot;
 struct vss_store;
+struct vss_origin;
 
 void vss_event_snapshot(struct vss_snapshot *snap, enum vss_event event);
 void vss_event_storage(struct vss_store *store, enum vss_event event);
+void vss_event_origin(struct vss_origin *origin, enum vss_event event);
 
 #endif /* VSS_EVENT_H */

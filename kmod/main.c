@@ -87,7 +87,7 @@ static void __exit vss_exit(void)
 	destroy_workqueue(vss_cow_wq);
 	vss_store_exit();
 	bioset_exit(&vss_bio_set);
-	cleanup_srcu_struct(&vss_image_srcu);
+	/* vss_image_srcu is cleaned up by the module loader (DEFINE_SRCU). */
 }
 
 module_init(vss_init);

@@ -18,6 +18,7 @@
 #include "cow.h"
 #include "intercept.h"
 #include "image.h"
+#include "event.h"
 #include <linux/blk-integrity.h>
 #include <linux/blk-mq.h>
 #include <linux/mempool.h>
@@ -515,6 +516,7 @@ void vss_origins_mark_removed(struct gendisk *disk)
 		if (origin->disk != disk)
 			continue;
 		WRITE_ONCE(origin->removed, true);
+		vss_event_origin(origin, VSS_EVENT_ORIGIN_REMOVED);
 		chain = rcu_dereference(origin->chain);
 		for (i = 0; chain && i < chain->nr; i++)
 			vss_snapshot_fail(chain->snap[i], ENODEV,

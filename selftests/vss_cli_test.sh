@@ -72,7 +72,7 @@ if [ ${#disks[@]} -lt 3 ]; then
 	exit 0
 fi
 origin=${disks[0]} store=${disks[1]} origin2=${disks[2]}
-echo "1..43"
+echo "1..44"
 
 # --- version ------------------------------------------------------------------
 expect 0 "version" vssctl version
@@ -115,8 +115,12 @@ expect_error 5 'no such snapshot|not found' "show an unknown id: exit 5" vssctl 
 
 # --- bad input: clear error, nothing changes ------------------------------------
 before=$(count)
+expect_error 2 '/dev/null' "create on a character device: exit 2 naming it" \
+	vssctl create --storage "$store" /dev/null
 expect_error 2 '/etc/passwd' "create on a regular file: exit 2 naming it" \
 	vssctl create --storage "$store" /etc/passwd
+expect_error 2 '/dev/null' "create on a character device: exit 2 naming it" \
+	vssctl create --storage "$store" /dev/null
 expect_error 5 '/dev/nonexistent' "create on a missing path: exit 5 naming it" \
 	vssctl create --storage "$store" /dev/nonexistent
 expect_error 2 'twice|duplicate' "the same device twice: exit 2" \

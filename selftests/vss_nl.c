@@ -469,3 +469,199 @@ int vss_next_event(struct vss_nl *nl, int timeout_ms, struct vss_attrs *attrs,
 		return vss_get_u32(top.a[VSS_A_EVENT]);
 	}
 }
+
+static void copy_str(char *dst, size_t len, const struct nlattr *a)
+{
+	size_t n;
+
+	dst[0] = 0;
+	if (!a || a->nla_len <= NLA_HDRLEN)
+		return;
+	n = a->nla_len - NLA_HDRLEN;
+	if (n >= len)
+		n = len - 1;
+	memcpy(dst, NLA_DATA(a), n);
+	dst[n] = 0;
+}
+
+void vss_snap_info_parse(const struct nlattr *snapshot, struct vss_snap_info *out)
+{
+	struct vss_attrs s, dev;
+
+	memset(out, 0, sizeof(*out));
+	vss_parse_nested(snapshot, &s);
+	if (s.a[VSS_A_SNAP_ID])
+		memcpy(out->snap_id, NLA_DATA(s.a[VSS_A_SNAP_ID]), VSS_ID_LEN);
+	if (s.a[VSS_A_SET_ID])
+		memcpy(out->set_id, NLA_DATA(s.a[VSS_A_SET_ID]), VSS_ID_LEN);
+	if (s.a[VSS_A_ORIGIN]) {
+		vss_parse_nested(s.a[VSS_A_ORIGIN], &dev);
+		if (dev.a[VSS_A_DEV_MAJOR])
+			out->origin_major = vss_get_u32(dev.a[VSS_A_DEV_MAJOR]);
+		if (dev.a[VSS_A_DEV_MINOR])
+			out->origin_minor = vss_get_u32(dev.a[VSS_A_DEV_MINOR]);
+		copy_str(out->origin_name, sizeof(out->origin_name),
+			 dev.a[VSS_A_DEV_NAME]);
+	}
+	if (s.a[VSS_A_IMAGE]) {
+		char name[48];
+
+		vss_parse_nested(s.a[VSS_A_IMAGE], &dev);
+		copy_str(name, sizeof(name), dev.a[VSS_A_DEV_NAME]);
+		if (name[0])
+			snprintf(out->image, sizeof(out->image), "/dev/%s", name);
+	}
+#define U32(attr, field) if (s.a[attr]) out->field = vss_get_u32(s.a[attr])
+#define U64(attr, field) if (s.a[attr]) out->field = vss_get_u64(s.a[attr])
+	U32(VSS_A_INDEX, index);
+	U32(VSS_A_STATE, state);
+	U32(VSS_A_CHUNK_SIZE, chunk_size);
+	U32(VSS_A_STORAGE_KIND, storage_kind);
+	U32(VSS_A_OPEN_COUNT, open_count);
+	U64(VSS_A_CREATED_NS, created_ns);
+	U64(VSS_A_STORAGE_USED, storage_used);
+	U64(VSS_A_STORAGE_SIZE, storage_size);
+	U64(VSS_A_STORAGE_LIMIT, storage_limit);
+	U64(VSS_A_HOLD_US, hold_us);
+#undef U32
+#undef U64
+	if (s.a[VSS_A_ERRNO]) {
+		out->err = vss_get_u32(s.a[VSS_A_ERRNO]);
+		out->has_err = true;
+	}
+	if (s.a[VSS_A_REASON]) {
+		copy_str(out->reason, sizeof(out->reason), s.a[VSS_A_REASON]);
+		out->has_reason = true;
+	}
+	copy_str(out->storage_path, sizeof(out->storage_path),
+		 s.a[VSS_A_STORAGE_PATH]);
+}
+
+int vss_snap_info(struct vss_nl *nl, const uint8_t *id,
+		  struct vss_snap_info *out)
+{
+	static char reply[VSS_NL_BUF * 4];
+	struct vss_msg *m = calloc(1, sizeof(*m));
+	struct vss_attrs top;
+	size_t len = 0;
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	vss_msg_init(nl, m, VSS_CMD_GET_SNAPSHOT, 0);
+	vss_msg_put(m, VSS_A_SNAP_ID, id, VSS_ID_LEN);
+	ret = vss_nl_call(nl, m, reply, &len);
+	free(m);
+	if (ret)
+		return ret;
+	vss_parse(reply, len, &top);
+	if (!top.a[VSS_A_SNAPSHOT])
+		return -EPROTO;
+	vss_snap_info_parse(top.a[VSS_A_SNAPSHOT], out);
+	return 0;
+}
+
+/* Calls @fn on each snapshot of a full dump. */
+static int dump_each(struct vss_nl *nl,
+		     void (*fn)(struct vss_nl *nl, const uint8_t *id, void *arg),
+		     void *arg)
+{
+	static char reply[VSS_NL_BUF * 4];
+	static uint8_t ids[1024][VSS_ID_LEN];
+	struct vss_msg *m = calloc(1, sizeof(*m));
+	const struct nlmsghdr *nlh;
+	size_t len = 0;
+	int n = 0, i, ret;
+
+	if (!m)
+		return -ENOMEM;
+	vss_msg_init(nl, m, VSS_CMD_GET_SNAPSHOT, NLM_F_DUMP);
+	ret = vss_nl_call(nl, m, reply, &len);
+	free(m);
+	if (ret)
+		return ret;
+	for (nlh = (const void *)reply; len >= NLMSG_HDRLEN &&
+	     NLMSG_OK(nlh, len) && n < 1024; nlh = NLMSG_NEXT(nlh, len)) {
+		struct vss_attrs top, snap;
+
+		vss_parse((const char *)nlh, nlh->nlmsg_len, &top);
+		vss_parse_nested(top.a[VSS_A_SNAPSHOT], &snap);
+		if (snap.a[VSS_A_SNAP_ID])
+			memcpy(ids[n], NLA_DATA(snap.a[VSS_A_SNAP_ID]), VSS_ID_LEN);
+		else
+			memset(ids[n], 0, VSS_ID_LEN);
+		n++;
+	}
+	/* Act only after the dump is complete: @fn may talk to the kernel. */
+	for (i = 0; fn && i < n; i++)
+		fn(nl, ids[i], arg);
+	return n;
+}
+
+int vss_count_snapshots(struct vss_nl *nl)
+{
+	return dump_each(nl, NULL, NULL);
+}
+
+static void delete_one(struct vss_nl *nl, const uint8_t *id, void *arg)
+{
+	vss_delete_snap(nl, id, true);
+}
+
+int vss_delete_all(struct vss_nl *nl)
+{
+	return dump_each(nl, delete_one, NULL);
+}
+
+int vss_create_ex(struct vss_nl *nl, const struct vss_create_args *args,
+		  struct vss_created *out)
+{
+	static char reply[VSS_NL_BUF * 4];
+	struct vss_msg *m = calloc(1, sizeof(*m));
+	size_t len = 0;
+	unsigned int i;
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	vss_msg_init(nl, m, VSS_CMD_CREATE_SET, 0);
+	vss_msg_nest_start(m, VSS_A_DEVICES);
+	for (i = 0; i < args->nr; i++)
+		vss_msg_put_dev(m, VSS_A_DEVICE, args->devs[i]);
+	vss_msg_nest_end(m);
+	if (args->storage)
+		vss_msg_put_str(m, VSS_A_STORAGE_PATH, args->storage);
+	if (args->has_limit)
+		vss_msg_put_u64(m, VSS_A_STORAGE_LIMIT, args->limit);
+	if (args->chunk)
+		vss_msg_put_u32(m, VSS_A_CHUNK_SIZE, args->chunk);
+	if (args->flags)
+		vss_msg_put_u32(m, VSS_A_FLAGS, args->flags);
+	if (args->label)
+		vss_msg_put_str(m, VSS_A_LABEL, args->label);
+	if (args->hold_limit_ms)
+		vss_msg_put_u32(m, VSS_A_HOLD_LIMIT_MS, args->hold_limit_ms);
+	ret = vss_nl_call(nl, m, reply, &len);
+	free(m);
+	if (!ret && out)
+		fill_created(reply, len, out);
+	return ret;
+}
+
+const struct nlattr *vss_event_attr(const struct vss_attrs *ev, int type,
+				    bool *top)
+{
+	struct vss_attrs snap;
+
+	if (top)
+		*top = false;
+	if (ev->a[type]) {
+		if (top)
+			*top = true;
+		return ev->a[type];
+	}
+	if (!ev->a[VSS_A_SNAPSHOT])
+		return NULL;
+	vss_parse_nested(ev->a[VSS_A_SNAPSHOT], &snap);
+	return snap.a[type];
+}

@@ -91,4 +91,64 @@ int vss_subscribe_events(struct vss_nl *nl);
 int vss_next_event(struct vss_nl *nl, int timeout_ms, struct vss_attrs *attrs,
 		   char *buf);
 
+/*
+ * Helpers added for the storage, filesystem and stacking tests.
+ */
+
+/* What VSS_CMD_GET_SNAPSHOT (or an event's VSS_A_SNAPSHOT nest) says. */
+struct vss_snap_info {
+	uint8_t snap_id[VSS_ID_LEN];
+	uint8_t set_id[VSS_ID_LEN];
+	uint32_t origin_major, origin_minor;
+	char origin_name[32];
+	char image[64];			/* "/dev/vssN", or "" */
+	uint32_t index;
+	uint32_t state;			/* VSS_STATE_*, 0 if absent */
+	uint32_t err;			/* VSS_A_ERRNO, 0 if absent */
+	char reason[128];		/* VSS_A_REASON, "" if absent */
+	uint32_t chunk_size;
+	uint32_t storage_kind;
+	char storage_path[256];
+	uint64_t created_ns;
+	uint64_t storage_used;
+	uint64_t storage_size;
+	uint64_t storage_limit;
+	uint64_t hold_us;
+	uint32_t open_count;
+	bool has_reason, has_err;
+};
+
+/* Fills @out from a VSS_A_SNAPSHOT nest. */
+void vss_snap_info_parse(const struct nlattr *snapshot, struct vss_snap_info *out);
+/* GET_SNAPSHOT of one snapshot. Return: 0 or negative errno. */
+int vss_snap_info(struct vss_nl *nl, const uint8_t *id,
+		  struct vss_snap_info *out);
+/* Number of snapshots in a full dump, or negative errno. */
+int vss_count_snapshots(struct vss_nl *nl);
+/* Force-deletes every snapshot; returns how many, or negative errno. */
+int vss_delete_all(struct vss_nl *nl);
+
+/* A CREATE_SET request with every optional attribute under control. */
+struct vss_create_args {
+	const dev_t *devs;		/* device numbers, sent as they are */
+	unsigned int nr;
+	const char *storage;
+	bool has_limit;			/* send VSS_A_STORAGE_LIMIT (even 0) */
+	uint64_t limit;
+	uint32_t chunk;			/* 0: not sent */
+	uint32_t flags;			/* 0: not sent */
+	const char *label;		/* NULL: not sent */
+	uint32_t hold_limit_ms;		/* 0: not sent */
+};
+
+int vss_create_ex(struct vss_nl *nl, const struct vss_create_args *args,
+		  struct vss_created *out);
+
+/*
+ * Attribute @type of an event: at the top level, or else inside its
+ * VSS_A_SNAPSHOT nest. *@top tells where it was found.
+ */
+const struct nlattr *vss_event_attr(const struct vss_attrs *ev, int type,
+				    bool *top);
+
 #endif /* VSS_SELFTEST_NL_H */

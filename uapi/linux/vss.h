@@ -67,9 +67,9 @@
  *                                  VSS_CMD_GET_SNAPSHOT
  *   The extack offset points at the VSS_A_DEVICE or VSS_A_STORAGE_PATH
  *   an error concerns.
- *   errors:   ENOTBLK (a device is not a block device), EBUSY (a device
- *             is in a set being created), EXDEV (storage lies on a device
- *             of the set or on a snapshotted device), EOPNOTSUPP (zoned,
+ *   errors:   ENXIO or ENODEV (a device number names no block device),
+ *             EXDEV (storage lies on a device of the set or on a
+ *             snapshotted device), EOPNOTSUPP (zoned,
  *             inline-encryption or integrity device), ENOSPC (storage too
  *             small), ETIMEDOUT (hold limit), E2BIG (too many snapshots of
  *             one origin), EINVAL
