@@ -20,7 +20,7 @@
 #include "vss_nl.h"
 #include "vss_util.h"
 #include "vss_sys.h"
-#include "kselftest_harness.h"
+#include "vss_harness.h"
 #include <dirent.h>
 #include <signal.h>
 #include <sys/wait.h>

@@ -6,7 +6,7 @@
  * command and that reading still works).
  */
 #include "vss_nl.h"
-#include "kselftest_harness.h"
+#include "vss_harness.h"
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

@@ -11,7 +11,7 @@
  */
 #include "vss_nl.h"
 #include "vss_util.h"
-#include "kselftest_harness.h"
+#include "vss_harness.h"
 #include <stdarg.h>
 #include <sys/stat.h>
 #include <sys/wait.h>

@@ -9,7 +9,7 @@
  */
 #include "vss_nl.h"
 #include "vss_util.h"
-#include "kselftest_harness.h"
+#include "vss_harness.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/stat.h>

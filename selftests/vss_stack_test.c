@@ -21,7 +21,7 @@
 #include "vss_nl.h"
 #include "vss_util.h"
 #include "vss_sys.h"
-#include "kselftest_harness.h"
+#include "vss_harness.h"
 #include <libgen.h>
 #include <sys/sysmacros.h>
 
