@@ -1,0 +1,495 @@
+#!/bin/bash
+# The vss benchmarks, inside the test VM (run by scripts/bench.sh):
+#
+#   scripts/vm-run --disk 1536M --disk 5632M -- scripts/bench-guest.sh OUT.json
+#
+# Every measurement runs in this one VM, so that each ratio compares
+# figures taken on the same boot, the same disks and the same host load.
+# Results: one JSON record a line in OUT.json.d/records.jsonl (fio's own
+# JSON next to it), gathered into OUT.json at the end. scripts/bench.sh
+# turns that into the table, the plot and the PASS/MISS summary; see
+# Documentation/performance.rst for the method.
+#
+# Layout. Both disks are preconditioned (written once end to end), then:
+#   VG "bench" = vda + vdb
+#   bench/orig   1 GiB on vda   the origin, for vss and for dm-snapshot alike
+#   bench/h1..h4 64 MiB on vda  the origins of the hold-time sets
+#   bench/store  on vdb         vss diff storage (a block device)
+#   dm-snapshot exception stores: one LV per snapshot, on vdb
+# So vss and dm-snapshot snapshot the same device and keep their copies on
+# the same disk. The baseline is the same LV with no snapshot.
+#
+# Environment (VSS_* variables pass through vm-run):
+#   VSS_BENCH_REGION   random-write region (default 256M)
+#   VSS_BENCH_QUICK=1  a quick pass: 64M region, one repetition, no 16-snapshot dm
+#   VSS_BENCH_VSSCTL   vssctl to use (default: the one on PATH, build/bin)
+#   VSS_BENCH_ONLY     space-separated phases to run (default: all):
+#                      precond matrix chunks sparse seq read hold mem
+set -uo pipefail
+
+out=${1:?usage: bench-guest.sh OUT.json}
+raw=$out.d
+records=$raw/records.jsonl
+rm -rf "$raw"
+mkdir -p "$raw"
+: >"$records"
+
+VSSCTL=${VSS_BENCH_VSSCTL:-vssctl}
+quick=${VSS_BENCH_QUICK:-}
+only=${VSS_BENCH_ONLY:-}
+
+to_bytes() {
+	local n=${1%[KkMmGg]} u=${1: -1}
+	case $u in
+	K|k) echo $((n << 10)) ;; M|m) echo $((n << 20)) ;; G|g) echo $((n << 30)) ;;
+	*) echo "$1" ;;
+	esac
+}
+
+if [ -n "$quick" ]; then
+	region=${VSS_BENCH_REGION:-64M}
+	reps=1            # repetitions of the configurations that targets use
+	rewrite_reps=1
+	hold_reps=3
+	mem_write=256M
+	seq_region=128M
+	dm_counts="1 4"
+else
+	region=${VSS_BENCH_REGION:-256M}
+	reps=3
+	rewrite_reps=2
+	hold_reps=9
+	mem_write=1G
+	seq_region=512M
+	dm_counts="1 4 16"
+fi
+region_b=$(to_bytes "$region")
+seq_b=$(to_bytes "$seq_region")
+mem_write_b=$(to_bytes "$mem_write")
+# No single fio run may take longer than this (a first-write run that
+# hits it is kept, flagged "complete": false).
+fio_cap=300
+
+t_start=$(cut -d' ' -f1 /proc/uptime)
+log() {
+	local now
+	now=$(cut -d' ' -f1 /proc/uptime)
+	printf 'bench [%6.1fs] %s\n' "$(awk -v a="$now" -v b="$t_start" 'BEGIN{print a-b}')" "$*" >&2
+}
+die() { log "FATAL: $*"; exit 1; }
+want() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
+
+# --- records --------------------------------------------------------------------
+
+# The context of the next fio records.
+TEST= IMPL= SNAPS=0 CHUNK=0 PHASE= REP=1 DEV=
+
+# rec JSON: one record, as is.
+rec() { printf '%s\n' "$1" >>"$records"; }
+
+seq_no=0
+# fio_run RW [fio options...]: runs one fio job on $DEV and records it.
+fio_run() {
+	local rw=$1 dir=write name file expect=0
+	shift
+	seq_no=$((seq_no + 1))
+	name=$(printf '%03d-%s-%s-n%s-c%s-%s-r%s' "$seq_no" "$TEST" "$IMPL" "$SNAPS" "$CHUNK" "$PHASE" "$REP")
+	file=$raw/$name.json
+	case $rw in read|randread) dir=read ;; esac
+	if ! fio --name="$name" --filename="$DEV" --rw="$rw" --ioengine=libaio \
+		--direct=1 --randrepeat=0 --output-format=json --output="$file" \
+		"$@" >/dev/null 2>"$raw/$name.err"; then
+		log "fio $name failed: $(head -c 300 "$raw/$name.err")"
+		rec "{\"kind\":\"error\",\"what\":\"fio $name\"}"
+		return 1
+	fi
+	for a in "$@"; do
+		case $a in --io_size=*) expect=$(to_bytes "${a#--io_size=}") ;; esac
+	done
+	jq -c --arg test "$TEST" --arg impl "$IMPL" --argjson snaps "$SNAPS" \
+		--argjson chunk "$CHUNK" --arg phase "$PHASE" --argjson rep "$REP" \
+		--arg dir "$dir" --arg file "${file##*/}" --argjson expect "$expect" '
+		.jobs[0][$dir] as $d |
+		{kind: "fio", test: $test, impl: $impl, snaps: $snaps, chunk: $chunk,
+		 phase: $phase, rep: $rep, file: $file,
+		 iops: $d.iops, bw_bytes: $d.bw_bytes, runtime_ms: $d.runtime,
+		 io_bytes: $d.io_bytes,
+		 complete: ($expect == 0 or $d.io_bytes >= $expect),
+		 lat_p50_us: ($d.clat_ns.percentile["50.000000"] / 1000),
+		 lat_p99_us: ($d.clat_ns.percentile["99.000000"] / 1000),
+		 usr_cpu: .jobs[0].usr_cpu, sys_cpu: .jobs[0].sys_cpu}' \
+		"$file" >>"$records"
+	log "$(tail -n1 "$records" | jq -r '"\(.test) \(.impl) n=\(.snaps) chunk=\(.chunk) \(.phase) #\(.rep): \(.iops|floor) IOPS, \(.bw_bytes/1048576|floor) MiB/s, p99 \(.lat_p99_us|floor) us\(if .complete then "" else " (INCOMPLETE)" end)"')"
+}
+
+# The three kinds of runs, on $DEV.
+rand_write() { fio_run randwrite --bs=4k --iodepth=16 --size="$region" --io_size="$region" --runtime=$fio_cap; }
+# Sequential first writes cover the region once; rewrites and the baseline,
+# much faster, loop over it for 5 s, or the run would be too short to time.
+seq_write() {
+	if [ "$PHASE" = first ]; then
+		fio_run write --bs=1M --iodepth=4 --size="$seq_region" --io_size="$seq_region" --runtime=$fio_cap
+	else
+		fio_run write --bs=1M --iodepth=4 --size="$seq_region" --time_based --runtime=5
+	fi
+}
+
+# meminfo LABEL [KEY=VALUE...]: kernel memory now, caches dropped.
+meminfo() {
+	local label=$1 extra="" kv
+	shift
+	for kv in "$@"; do extra+=",\"${kv%%=*}\":${kv#*=}"; done
+	sync
+	echo 3 >/proc/sys/vm/drop_caches
+	sleep 1
+	echo 3 >/proc/sys/vm/drop_caches
+	awk -v label="$label" -v extra="$extra" '
+		FILENAME == "/proc/meminfo" { sub(":", "", $1); m[$1] = $2; next }
+		$1 == "radix_tree_node" { rtn = $2 * $4 }
+		END {
+			printf "{\"kind\":\"mem\",\"label\":\"%s\"%s,\"mem_free_kb\":%d,\"slab_kb\":%d,\"sunreclaim_kb\":%d,\"percpu_kb\":%d,\"vmalloc_kb\":%d,\"kernel_stack_kb\":%d,\"page_tables_kb\":%d,\"buffers_kb\":%d,\"cached_kb\":%d,\"radix_tree_node_bytes\":%d}\n",
+				label, extra, m["MemFree"], m["Slab"], m["SUnreclaim"], m["Percpu"],
+				m["VmallocUsed"], m["KernelStack"], m["PageTables"], m["Buffers"],
+				m["Cached"], rtn
+		}' /proc/meminfo /proc/slabinfo >>"$records"
+}
+
+# --- snapshots -------------------------------------------------------------------
+
+# vss_take N CHUNK DEV...: N sets in a row, each of DEV..., on bench/store.
+vss_take() {
+	local n=$1 chunk=$2 i f
+	shift 2
+	for ((i = 1; i <= n; i++)); do
+		f=$raw/create-$seq_no-$i.json
+		if ! "$VSSCTL" --json create --no-freeze --storage "$store" \
+			--chunk-size "$chunk" "$@" >"$f" 2>"$f.err"; then
+			log "vssctl create failed: $(cat "$f.err")"
+			rec "{\"kind\":\"error\",\"what\":\"vssctl create $*\"}"
+			return 1
+		fi
+	done
+}
+
+vss_clear() {
+	"$VSSCTL" delete --all >/dev/null 2>&1
+	local left
+	left=$("$VSSCTL" --json list 2>/dev/null | jq 'length' 2>/dev/null)
+	if [ "${left:-0}" != 0 ]; then
+		log "vss snapshots left after delete --all: $left"
+		"$VSSCTL" delete --all --force >/dev/null 2>&1
+	fi
+}
+
+# vss_check: record the state and storage use of every snapshot.
+vss_check() {
+	"$VSSCTL" --json list 2>/dev/null | jq -c --arg what "$1" \
+		'{kind: "vss_state", what: $what, snapshots: length,
+		  failed: [.[] | select(.state != "active")] | length,
+		  storage_used: (map(.storage.used) | max)}' >>"$records"
+	if [ "$(tail -n1 "$records" | jq .failed)" != 0 ]; then
+		log "WARNING: failed vss snapshots after $1"
+	fi
+}
+
+# dm_take N CHUNK SIZE: N classic LVM snapshots of bench/orig, each with
+# its own exception store of SIZE on vdb.
+dm_take() {
+	local n=$1 chunk=$2 size=$3 i
+	for ((i = 1; i <= n; i++)); do
+		if ! lvcreate -q -y -s -L "$size" -c "$chunk" -n "s$i" bench/orig "$disk2" >/dev/null 2>"$raw/lvcreate.err"; then
+			log "lvcreate failed: $(cat "$raw/lvcreate.err")"
+			rec "{\"kind\":\"error\",\"what\":\"lvcreate -s $i\"}"
+			return 1
+		fi
+	done
+}
+
+dm_check() {
+	local line
+	line=$(lvs --noheadings --units b --nosuffix --separator , -o lv_name,lv_attr,snap_percent,lv_size -S origin=orig bench 2>/dev/null |
+		awk -F, -v what="$1" '{ gsub(/ /, ""); n++; if (substr($2, 5, 1) == "I") bad++; if ($3 + 0 > max) max = $3 + 0; size = $4 }
+			END { printf "{\"kind\":\"dm_state\",\"what\":\"%s\",\"snapshots\":%d,\"invalid\":%d,\"max_percent\":%s,\"cow_size\":%d}", what, n, bad, max + 0, size }')
+	rec "$line"
+	if [ "$(jq .invalid <<<"$line")" != 0 ]; then
+		log "WARNING: invalid dm snapshots after $1"
+	fi
+}
+
+dm_clear() {
+	local lvs_
+	lvs_=$(lvs --noheadings -o lv_name -S origin=orig bench 2>/dev/null | tr -d ' ')
+	[ -z "$lvs_" ] || lvremove -q -y $(printf 'bench/%s ' $lvs_) >/dev/null
+}
+
+# Size of one dm exception store for COUNT bytes of first writes.
+dm_cow_size() { echo "$(( ($1 + $1 / 32) / 1048576 + 8 ))M"; }
+
+bg_pid=
+cleanup() {
+	[ -z "$bg_pid" ] || { kill "$bg_pid" 2>/dev/null; wait "$bg_pid" 2>/dev/null; }
+	bg_pid=
+	vss_clear
+	dm_clear
+}
+
+# --- setup ------------------------------------------------------------------------
+
+read -r disk1 disk2 _ <<<"$VSS_DISKS"
+[ -b "${disk1:-}" ] && [ -b "${disk2:-}" ] || die "needs two scratch disks (VSS_DISKS='$VSS_DISKS')"
+"$VSSCTL" version >/dev/null 2>&1 || die "$VSSCTL does not work (build it: make tools)"
+modprobe dm-snapshot || die "no dm-snapshot"
+
+log "kernel $(uname -r), $(nproc) CPUs, $(awk '/MemTotal/ {print $2 / 1024 " MiB"}' /proc/meminfo), region $region"
+rec "$(jq -cn --arg kver "$(uname -r)" --arg fio "$(fio --version)" \
+	--arg vssctl "$("$VSSCTL" version 2>/dev/null | tr '\n' ' ')" \
+	--argjson cpus "$(nproc)" --argjson mem_kb "$(awk '/MemTotal/ {print $2}' /proc/meminfo)" \
+	--argjson region "$region_b" --argjson seq_region "$seq_b" \
+	--argjson mem_write "$mem_write_b" --arg quick "${quick:-0}" \
+	--arg disks "$VSS_DISKS" \
+	'{kind: "env", kver: $kver, fio: $fio, vssctl: $vssctl, cpus: $cpus,
+	  mem_kb: $mem_kb, region: $region, seq_region: $seq_region,
+	  mem_write: $mem_write, quick: ($quick == "1"), disks: $disks}')"
+
+if want precond; then
+	# Writing every block once makes the host allocate the backing files
+	# now, so no measurement pays for it.
+	log "preconditioning $disk1 and $disk2"
+	for d in "$disk1" "$disk2"; do
+		fio --name=precond --filename="$d" --rw=write --bs=1M --iodepth=8 \
+			--ioengine=libaio --direct=1 --output=/dev/null || die "preconditioning $d"
+	done
+fi
+
+pvcreate -q -y "$disk1" "$disk2" >/dev/null || die pvcreate
+vgcreate -q bench "$disk1" "$disk2" >/dev/null || die vgcreate
+lvcreate -q -y -L 1G -n orig bench "$disk1" >/dev/null || die "lvcreate orig"
+for i in 1 2 3 4; do
+	lvcreate -q -y -L 64M -n "h$i" bench "$disk1" >/dev/null || die "lvcreate h$i"
+done
+lvcreate -q -y -L 1100M -n store bench "$disk2" >/dev/null || die "lvcreate store"
+orig=/dev/bench/orig
+store=/dev/bench/store
+[ -b "$orig" ] && [ -b "$store" ] || die "no /dev/bench/orig or store"
+
+# The no-snapshot baseline on the origin. Taken before every configuration,
+# so that the baselines follow any drift of the host through the run.
+base_rep=0
+baseline() {
+	base_rep=$((base_rep + 1))
+	TEST=randwrite IMPL=none SNAPS=0 CHUNK=0 PHASE=rewrite REP=$base_rep DEV=$orig
+	rand_write
+}
+
+# --- random 4k writes: vss and dm-snapshot, 1/4/16 snapshots ---------------------
+
+# rand_config IMPL N CHUNK REP: first writes after the Nth snapshot, then
+# rewrites of the same (now all copied) region.
+rand_config() {
+	local impl=$1 n=$2 chunk=$3 rep=$4 cb r
+	cb=$(to_bytes "$chunk")
+	baseline
+	TEST=randwrite IMPL=$impl SNAPS=$n CHUNK=$cb REP=$rep DEV=$orig
+	if [ "$impl" = vss ]; then
+		meminfo "rand-before" "impl=\"vss\"" "snaps=$n" "chunk=$cb" "rep=$rep"
+		vss_take "$n" "$chunk" "$orig" || { cleanup; return 1; }
+		meminfo "rand-created" "impl=\"vss\"" "snaps=$n" "chunk=$cb" "rep=$rep"
+	else
+		dm_take "$n" "$chunk" "$(dm_cow_size "$region_b")" || { cleanup; return 1; }
+	fi
+	PHASE=first rand_write
+	if [ "$impl" = vss ]; then
+		vss_check "randwrite n=$n chunk=$chunk"
+		meminfo "rand-written" "impl=\"vss\"" "snaps=$n" "chunk=$cb" "rep=$rep" \
+			"chunks_copied=$((region_b / cb))"
+	else
+		dm_check "randwrite n=$n chunk=$chunk"
+	fi
+	for ((r = 1; r <= rewrite_reps; r++)); do
+		REP=$(( (rep - 1) * rewrite_reps + r ))
+		PHASE=rewrite rand_write
+	done
+	cleanup
+}
+
+if want matrix; then
+	log "random 4k writes, vss and dm-snapshot"
+	for chunk in 64K 4K; do
+		for n in 1 4 16; do
+			# The figures the targets use get more repetitions.
+			r=1
+			[ "$n" = 4 ] || r=$reps
+			for ((k = 1; k <= r; k++)); do
+				rand_config vss "$n" "$chunk" "$k"
+				[[ " $dm_counts " == *" $n "* ]] || continue
+				[ "$n" = 1 ] || [ "$k" = 1 ] || continue
+				rand_config dm "$n" "$chunk" "$k"
+			done
+		done
+	done
+fi
+
+if want chunks; then
+	log "chunk sizes (vss, one snapshot)"
+	for chunk in 16K 256K; do
+		rand_config vss 1 "$chunk" 1
+	done
+fi
+
+# Sparse first writes: 4k random writes to 1/16 of the blocks of the whole
+# 1 GiB origin, once each. Unlike the runs above, which end up copying
+# every chunk whatever its size, this shows what a larger chunk costs when
+# writes are scattered: more bytes copied and stored per byte written.
+if want sparse; then
+	log "sparse first writes (1/16 of the blocks of 1 GiB)"
+	sparse_io=$((1 << 30 >> 4))
+	[ -z "$quick" ] || sparse_io=$((1 << 30 >> 6))
+	for impl in vss dm; do
+		for chunk in 4K 16K 64K 256K; do
+			cb=$(to_bytes "$chunk")
+			[ "$impl" = vss ] || [ "$cb" = 4096 ] || [ "$cb" = 65536 ] || continue
+			TEST=sparse IMPL=$impl SNAPS=1 CHUNK=$cb PHASE=first REP=1 DEV=$orig
+			if [ "$impl" = vss ]; then
+				vss_take 1 "$chunk" "$orig" || { cleanup; continue; }
+			else
+				dm_take 1 "$chunk" "$(dm_cow_size $((1 << 30)))" || { cleanup; continue; }
+			fi
+			fio_run randwrite --bs=4k --iodepth=16 --size=1G --io_size=$sparse_io --runtime=$fio_cap
+			if [ "$impl" = vss ]; then vss_check "sparse $cb"; else dm_check "sparse $cb"; fi
+			cleanup
+		done
+	done
+fi
+
+# --- sequential 1M writes ----------------------------------------------------------
+
+if want seq; then
+	log "sequential 1M writes"
+	cow=$(dm_cow_size "$seq_b")
+	for ((k = 1; k <= reps; k++)); do
+		TEST=seqwrite IMPL=none SNAPS=0 CHUNK=0 PHASE=rewrite REP=$k DEV=$orig
+		seq_write
+		TEST=seqwrite IMPL=vss SNAPS=1 CHUNK=65536 REP=$k
+		vss_take 1 64K "$orig" && {
+			PHASE=first seq_write
+			PHASE=rewrite seq_write
+			vss_check "seqwrite"
+		}
+		cleanup
+		TEST=seqwrite IMPL=dm SNAPS=1 CHUNK=65536 REP=$k
+		dm_take 1 64K "$cow" && {
+			PHASE=first seq_write
+			PHASE=rewrite seq_write
+			dm_check "seqwrite"
+		}
+		cleanup
+	done
+	# Other chunk sizes, vss first writes only: a 1 MiB write spans 1 MiB /
+	# chunk size chunks.
+	for chunk in 4K 16K 256K; do
+		TEST=seqwrite IMPL=vss SNAPS=1 CHUNK=$(to_bytes $chunk) REP=1
+		vss_take 1 "$chunk" "$orig" && PHASE=first seq_write
+		cleanup
+	done
+fi
+
+# --- image reads ---------------------------------------------------------------------
+
+if want read; then
+	log "image reads, origin half rewritten"
+	TEST=prep IMPL=vss SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
+	if vss_take 1 64K "$orig"; then
+		image=$(jq -r '.snapshots[0].image.path' "$(ls -t "$raw"/create-*.json | head -n1)")
+		# First, nothing rewritten: every chunk of the image reads from
+		# the origin, so any difference is the image path's own cost.
+		DEV=$image
+		TEST=seqread IMPL=image-untouched SNAPS=1 CHUNK=65536 PHASE=read REP=1
+		fio_run read --bs=1M --iodepth=4 --size="$region" --time_based --runtime=5
+		TEST=randread
+		fio_run randread --bs=4k --iodepth=16 --size="$region" --time_based --runtime=5
+		TEST=prep IMPL=vss PHASE=first DEV=$orig
+		# Every other 64 KiB chunk of the region: half of what the image
+		# reads then comes from the store, interleaved with the origin.
+		fio_run write:64k --bs=64k --iodepth=4 --size="$region" --io_size=$((region_b / 2))
+		vss_check "half rewrite"
+		for ((k = 1; k <= reps; k++)); do
+			for what in origin image; do
+				if [ "$what" = origin ]; then DEV=$orig; else DEV=$image; fi
+				TEST=seqread IMPL=$what SNAPS=1 CHUNK=65536 PHASE=read REP=$k
+				fio_run read --bs=1M --iodepth=4 --size="$region" --time_based --runtime=5
+				TEST=randread
+				fio_run randread --bs=4k --iodepth=16 --size="$region" --time_based --runtime=5
+			done
+		done
+	fi
+	cleanup
+fi
+
+# --- hold time -------------------------------------------------------------------------
+
+# hold_run DEVICES LOAD MODE: hold_us of REPS creates of one set of DEVICES.
+#   MODE "single": each set deleted before the next (no snapshot at commit)
+#   MODE "stacked": sets pile up (first writes in flight at each commit)
+hold_run() {
+	local ndev=$1 load=$2 mode=$3 devs=() i f h fioargs=()
+	for ((i = 1; i <= ndev; i++)); do devs+=("/dev/bench/h$i"); done
+	if [ "$load" = fio ]; then
+		for d in "${devs[@]}"; do fioargs+=(--name="bg-${d##*/}" --filename="$d"); done
+		fio --rw=randwrite --bs=4k --iodepth=16 --ioengine=libaio --direct=1 \
+			--time_based --runtime=3600 --randrepeat=0 "${fioargs[@]}" \
+			--output=/dev/null >/dev/null 2>&1 &
+		bg_pid=$!
+		sleep 3
+	fi
+	local reps_=$hold_reps
+	[ "$load" = fio ] || reps_=$(( (hold_reps + 1) / 2 ))
+	for ((i = 1; i <= reps_; i++)); do
+		f=$raw/hold-$ndev-$load-$mode-$i.json
+		if "$VSSCTL" --json create --no-freeze --storage "$store" "${devs[@]}" >"$f" 2>"$f.err"; then
+			h=$(jq '.hold_us' "$f")
+			rec "{\"kind\":\"hold\",\"devices\":$ndev,\"load\":\"$load\",\"mode\":\"$mode\",\"rep\":$i,\"hold_us\":$h}"
+		else
+			log "hold: create failed: $(cat "$f.err")"
+			rec "{\"kind\":\"error\",\"what\":\"hold create $ndev $load $mode\"}"
+		fi
+		sleep 1
+		[ "$mode" = stacked ] || vss_clear
+		sleep 0.5
+	done
+	log "hold $ndev device(s), $load, $mode: $(jq -r --argjson n "$ndev" --arg l "$load" --arg m "$mode" \
+		'select(.kind == "hold" and .devices == $n and .load == $l and .mode == $m) | .hold_us' "$records" | sort -n | tr '\n' ' ') us"
+	cleanup
+}
+
+if want hold; then
+	log "hold time"
+	for ndev in 1 4; do
+		hold_run "$ndev" idle single
+		hold_run "$ndev" fio single
+		hold_run "$ndev" fio stacked
+	done
+fi
+
+# --- memory -----------------------------------------------------------------------------
+
+if want mem; then
+	log "kernel memory: 16 snapshots, then $mem_write of first writes"
+	meminfo mem-before snaps=0
+	meminfo mem-idle snaps=0	# nothing done in between: the noise floor
+	TEST=mem IMPL=vss SNAPS=16 CHUNK=65536 PHASE=first REP=1 DEV=$orig
+	if vss_take 16 64K "$orig"; then
+		meminfo mem-created snaps=16
+		fio_run write --bs=1M --iodepth=4 --size="$mem_write" --io_size="$mem_write"
+		vss_check "mem"
+		meminfo mem-written snaps=16 "chunks_copied=$((mem_write_b / 65536))"
+	fi
+	cleanup
+	meminfo mem-deleted snaps=0
+fi
+
+# --- done ------------------------------------------------------------------------------------
+
+log "done"
+jq -s '{records: .}' "$records" >"$out.tmp" && mv "$out.tmp" "$out"
+vgremove -q -f bench >/dev/null 2>&1
+exit 0

@@ -1,0 +1,488 @@
+#!/bin/bash
+# make bench: the vss benchmarks, in one test VM.
+#
+#   scripts/bench.sh [--kernel 6.1|6.12] [--quick] [--report-only]
+#
+# Boots one VM (scripts/vm-run) with two scratch disks, runs
+# scripts/bench-guest.sh there (every measurement in that one boot, so each
+# ratio compares figures taken together), keeps the results in
+# results/bench/<kernel>.json (fio's own JSON under <kernel>.json.d/), then
+# prints the table and a PASS/MISS line per target and draws
+# Documentation/performance.png. See Documentation/performance.rst.
+#
+#   --kernel K      guest kernel series (default: $VSS_KERNEL, else 6.12)
+#   --quick         a short pass (64 MiB region, one repetition) to try things
+#   --report-only   no VM: table and plot from the existing results
+#   --no-plot       do not draw Documentation/performance.png
+#
+# Environment: VSS_BENCH_* variables go to the guest (see bench-guest.sh);
+# VSS_BENCH_TMPDIR is where the scratch disks live (default: a folder in
+# /dev/shm when it has room, so the host's disk plays no part).
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo"
+series=${VSS_KERNEL:-6.12}
+report_only=
+plot=1
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) series=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
+	--kernel=*) series=${1#*=}; shift ;;
+	--quick) export VSS_BENCH_QUICK=1; shift ;;
+	--report-only) report_only=1; shift ;;
+	--no-plot) plot=; shift ;;
+	-h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	*) echo "bench: unknown option '$1'" >&2; exit 2 ;;
+	esac
+done
+case $series in 6.1|6.12) ;; *) echo "bench: --kernel takes 6.1 or 6.12" >&2; exit 2 ;; esac
+
+outdir=$repo/results/bench
+json=$outdir/$series.json
+mkdir -p "$outdir"
+py=/usr/bin/python3	# Debian's, which has matplotlib (python3 may be pyenv's)
+
+if [ -z "$report_only" ]; then
+	vssctl=${VSS_BENCH_VSSCTL:-$repo/build/bin/vssctl}
+	[ -x "$vssctl" ] || { echo "bench: no $vssctl: build it first (make tools)" >&2; exit 1; }
+	command -v fio >/dev/null && command -v lvcreate >/dev/null && command -v jq >/dev/null || {
+		echo "bench: needs fio, lvm2 and jq (scripts/deps.sh installs them)" >&2; exit 1; }
+
+	# The disks: 1.5 GiB (origin LVs) and 5.5 GiB (vss storage and the
+	# dm-snapshot exception stores), about 7 GiB written in all. In
+	# /dev/shm they cost host memory but no host disk I/O, which would
+	# otherwise add its own noise.
+	need_kb=$((7 * 1024 * 1024 + 512 * 1024))
+	if [ -n "${VSS_BENCH_TMPDIR:-}" ]; then
+		tmpbase=$VSS_BENCH_TMPDIR
+	elif [ "$(df --output=avail -k /dev/shm 2>/dev/null | tail -n1)" -gt "$need_kb" ] 2>/dev/null &&
+		[ "$(awk '/MemAvailable/ {print $2}' /proc/meminfo)" -gt $((need_kb + 4 * 1024 * 1024)) ]; then
+		tmpbase=/dev/shm
+	else
+		tmpbase=${TMPDIR:-/tmp}
+	fi
+	tmp=$(mktemp -d "$tmpbase/vss-bench.XXXXXX")
+	trap 'rm -rf "$tmp"' EXIT
+
+	log=$outdir/$series.log
+	echo "bench: kernel $series, scratch disks in $tmpbase, log in ${log#"$repo"/}"
+	load0=$(cut -d' ' -f1-3 /proc/loadavg)
+	t0=$(date +%s)
+	rc=0
+	TMPDIR=$tmp VSS_BENCH_VSSCTL=$vssctl scripts/vm-run --kernel "$series" \
+		--disk 1536M --disk 5632M --timeout 3000 \
+		--log "$outdir/$series.dmesg" \
+		-- "$repo/scripts/bench-guest.sh" "$json" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
+	t1=$(date +%s)
+	load1=$(cut -d' ' -f1-3 /proc/loadavg)
+	if [ "$rc" != 0 ] || [ ! -s "$json" ]; then
+		echo "bench: the benchmark VM failed (status $rc); see ${log#"$repo"/}" >&2
+		exit 1
+	fi
+	accel=$(sed -n 's/^vm-run: .*(\(kvm\|tcg\)).*/\1/p' "$log" | tail -n1)
+	jq --arg accel "${accel:-unknown}" --arg series "$series" \
+		--arg load0 "$load0" --arg load1 "$load1" --argjson wall $((t1 - t0)) \
+		--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg host_cpus "$(nproc)" \
+		--arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+		--arg host_cpu "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)" \
+		'.host = {series: $series, accel: $accel, date: $date, commit: $commit,
+			  cpus: ($host_cpus | tonumber), cpu: $host_cpu, loadavg_before: $load0,
+			  loadavg_after: $load1, wall_s: $wall}' "$json" >"$json.tmp"
+	mv "$json.tmp" "$json"
+fi
+
+[ -s "$json" ] || { echo "bench: no results in $json" >&2; exit 1; }
+
+# The documented plot is the default kernel's; another kernel's goes next
+# to its results.
+png=$outdir/$series.png
+[ "$series" != 6.12 ] || png=$repo/Documentation/performance.png
+"$py" - "$json" "${plot:+$png}" <<'PY'
+import json, statistics, sys
+
+path, png = sys.argv[1], (sys.argv[2] if len(sys.argv) > 2 else "")
+doc = json.load(open(path))
+recs = doc["records"]
+env = next((r for r in recs if r["kind"] == "env"), {})
+host = doc.get("host", {})
+K = 1024
+
+def med(xs):
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+def fio(test, impl=None, snaps=None, chunk=None, phase=None):
+    return [r for r in recs if r["kind"] == "fio" and r["test"] == test
+            and (impl is None or r["impl"] == impl)
+            and (snaps is None or r["snaps"] == snaps)
+            and (chunk is None or r["chunk"] == chunk)
+            and (phase is None or r["phase"] == phase)]
+
+def val(test, impl, snaps, chunk, phase, key="iops"):
+    return med([r[key] for r in fio(test, impl, snaps, chunk, phase)])
+
+def ratio(a, b):
+    return a / b if a is not None and b else None
+
+def fmt(x, unit=""):
+    if x is None:
+        return "-"
+    if x >= 10000:
+        return f"{x / 1000:.1f}k{unit}"
+    if x >= 100:
+        return f"{x:.0f}{unit}"
+    return f"{x:.2f}{unit}"
+
+def pct(x):
+    return "-" if x is None else f"{100 * x:.0f}%"
+
+S = {}   # the summary, stored back into the JSON
+base = val("randwrite", "none", 0, 0, "rewrite")
+bases = [r["iops"] for r in fio("randwrite", "none")]
+S["randwrite_none_iops"] = base
+S["randwrite_none_runs"] = len(bases)
+S["randwrite_none_min_max"] = [min(bases), max(bases)] if bases else None
+
+out = []
+p = out.append
+p(f"vss benchmarks: kernel {env.get('kver', '?')} ({host.get('accel', '?')}), "
+  f"{env.get('cpus', '?')} vCPUs, region {env.get('region', 0) >> 20} MiB, "
+  f"{host.get('date', '')}")
+if base:
+    p(f"no snapshot, 4k random writes: {fmt(base)} IOPS "
+      f"(median of {len(bases)} runs, {fmt(min(bases))}..{fmt(max(bases))})")
+
+incomplete = [r["file"] for r in recs if r["kind"] == "fio" and not r["complete"]]
+
+# Each random-write run also against the baseline run taken just before
+# its configuration (the baselines follow the host's drift through the run).
+last_base = None
+for r in recs:
+    if r["kind"] == "fio" and r["test"] == "randwrite":
+        if r["impl"] == "none":
+            last_base = r["iops"]
+        elif last_base:
+            r["adjacent_ratio"] = r["iops"] / last_base
+chunks = sorted({r["chunk"] for r in fio("randwrite") if r["impl"] in ("vss", "dm")})
+S["randwrite"] = {}
+for c in sorted({r["chunk"] for r in fio("randwrite", "dm")} | {65536, 4096}, reverse=True):
+    if not fio("randwrite", chunk=c):
+        continue
+    p("")
+    p(f"4k random writes, iodepth 16, chunk {c // K}K: IOPS (vs no snapshot)")
+    p(f"  {'':18}{'first writes':>20}{'rewrites':>20}")
+    for impl in ("vss", "dm"):
+        for n in (1, 4, 16):
+            f = val("randwrite", impl, n, c, "first")
+            w = val("randwrite", impl, n, c, "rewrite")
+            if f is None and w is None:
+                continue
+            S["randwrite"][f"{impl}-{n}-{c}"] = {"first": f, "rewrite": w,
+                "first_ratio": ratio(f, base), "rewrite_ratio": ratio(w, base),
+                "first_adjacent_ratio": val("randwrite", impl, n, c, "first", "adjacent_ratio"),
+                "rewrite_adjacent_ratio": val("randwrite", impl, n, c, "rewrite", "adjacent_ratio"),
+                "first_runs": len(fio("randwrite", impl, n, c, "first")),
+                "rewrite_runs": len(fio("randwrite", impl, n, c, "rewrite")),
+                "first_p99_us": val("randwrite", impl, n, c, "first", "lat_p99_us")}
+            name = f"{'vss' if impl == 'vss' else 'dm-snapshot'} {n} snap{'s' if n > 1 else ''}"
+            p(f"  {name:18}{fmt(f):>12} ({pct(ratio(f, base)):>4}){fmt(w):>12} ({pct(ratio(w, base)):>4})")
+
+sweep = sorted({r["chunk"] for r in fio("randwrite", "vss", 1)})
+if sweep:
+    p("")
+    p("chunk size, vss 1 snapshot: 4k random writes (IOPS), 1M sequential first writes, exception table per chunk")
+    S["chunks"] = {}
+    for c in sweep:
+        f = val("randwrite", "vss", 1, c, "first")
+        w = val("randwrite", "vss", 1, c, "rewrite")
+        # memory: rand-created -> rand-written of the first repetition
+        mc = [r for r in recs if r["kind"] == "mem" and r.get("impl") == "vss"
+              and r.get("snaps") == 1 and r.get("chunk") == c and r.get("rep") == 1]
+        a = next((r for r in mc if r["label"] == "rand-created"), None)
+        b = next((r for r in mc if r["label"] == "rand-written"), None)
+        per = xa = None
+        if a and b and b.get("chunks_copied"):
+            per = (b["slab_kb"] - a["slab_kb"]) * K / b["chunks_copied"]
+            xa = (b["radix_tree_node_bytes"] - a["radix_tree_node_bytes"]) / b["chunks_copied"]
+        sq = val("seqwrite", "vss", 1, c, "first", "bw_bytes")
+        S["chunks"][str(c)] = {"first": f, "rewrite": w, "slab_bytes_per_chunk": per,
+                               "xarray_bytes_per_chunk": xa,
+                               "first_p99_us": val("randwrite", "vss", 1, c, "first", "lat_p99_us"),
+                               "seq_first_mib_s": sq and sq / 2**20,
+                               "chunks_copied": b and b.get("chunks_copied")}
+        p(f"  {c // K:>5}K  first {fmt(f):>6} ({pct(ratio(f, base)):>4})  rewrite {fmt(w):>6} "
+          f"({pct(ratio(w, base)):>4})  seq 1M first {fmt(sq and sq / 2**20):>5} MiB/s  "
+          f"xarray/chunk {('-' if xa is None else f'{xa:.0f} B'):>6} ({b and b.get('chunks_copied')} chunks)")
+    best = max(sweep, key=lambda c: S["chunks"][str(c)]["first"] or 0)
+    S["best_chunk_dense"] = best
+    p(f"  best first-write IOPS when every chunk ends up copied: {best // K}K")
+
+sp = [r for r in recs if r["kind"] == "fio" and r["test"] == "sparse"]
+if sp:
+    p("")
+    p("sparse first writes: 4k random writes to 1/16 of the blocks of 1 GiB, 1 snapshot")
+    S["sparse"] = {}
+    for r in sp:
+        key = f"{r['impl']}-{r['chunk']}"
+        st = next((x for x in recs if x["kind"] in ("vss_state", "dm_state")
+                   and x["what"] == f"sparse {r['chunk']}" and x["kind"].startswith(r["impl"])), None)
+        used = None
+        if st and st["kind"] == "vss_state":
+            used = st["storage_used"]
+        elif st:
+            used = st["max_percent"] / 100 * st["cow_size"]
+        amp = used / r["io_bytes"] if used and r["io_bytes"] else None
+        S["sparse"][key] = {"iops": r["iops"], "p99_us": r["lat_p99_us"], "store_bytes": used,
+                            "written_bytes": r["io_bytes"], "amplification": amp}
+        name = "vss" if r["impl"] == "vss" else "dm-snapshot"
+        p(f"  {name:12}{r['chunk'] // K:>5}K  {fmt(r['iops']):>6} IOPS ({pct(ratio(r['iops'], base)):>4})  "
+          f"p99 {r['lat_p99_us'] / 1000:5.1f} ms  store {('-' if used is None else f'{used / 2**20:.0f} MiB'):>9} "
+          f"for {r['io_bytes'] >> 20} MiB written ({'-' if amp is None else f'{amp:.1f}x'})")
+
+seq = {}
+for impl in ("none", "vss", "dm"):
+    for phase in ("first", "rewrite"):
+        v = val("seqwrite", impl, None, 0 if impl == "none" else 65536,
+                phase if impl != "none" else "rewrite", "bw_bytes")
+        if v is not None:
+            seq[f"{impl}-{phase}"] = v / 2**20
+if seq:
+    S["seqwrite_mib_s"] = seq
+    p("")
+    p("sequential 1M writes, iodepth 4, 1 snapshot, chunk 64K: MiB/s")
+    nb = seq.get("none-rewrite")
+    p(f"  no snapshot {fmt(nb)}")
+    for impl, name in (("vss", "vss"), ("dm", "dm-snapshot")):
+        f, w = seq.get(f"{impl}-first"), seq.get(f"{impl}-rewrite")
+        p(f"  {name:12} first writes {fmt(f):>6} ({pct(ratio(f, nb))}), rewrites {fmt(w):>6} ({pct(ratio(w, nb))})")
+
+reads = {}
+for t in ("seqread", "randread"):
+    for what in ("origin", "image", "image-untouched"):
+        v = val(t, what, None, None, "read", "bw_bytes")
+        io = val(t, what, None, None, "read", "iops")
+        if v is not None:
+            reads[f"{t}-{what}"] = {"mib_s": v / 2**20, "iops": io}
+if reads:
+    S["reads"] = reads
+    p("")
+    p("reads of a 1-snapshot image, half the chunks in the store (vs the origin)")
+    for t, name in (("seqread", "sequential 1M, iodepth 4"), ("randread", "random 4k, iodepth 16")):
+        o, i = reads.get(f"{t}-origin"), reads.get(f"{t}-image")
+        u = reads.get(f"{t}-image-untouched")
+        if o and i:
+            p(f"  {name:26} origin {fmt(o['mib_s'])} MiB/s, image {fmt(i['mib_s'])} MiB/s ({pct(ratio(i['mib_s'], o['mib_s']))})"
+              + (f"; image with nothing rewritten {fmt(u['mib_s'])} MiB/s ({pct(ratio(u['mib_s'], o['mib_s']))})" if u else ""))
+
+hold = {}
+for r in recs:
+    if r["kind"] == "hold":
+        hold.setdefault(f"{r['devices']}-{r['load']}-{r['mode']}", []).append(r["hold_us"])
+if hold:
+    S["hold_us"] = {k: {"median": med(v), "max": max(v), "runs": len(v)} for k, v in hold.items()}
+    p("")
+    p("hold time (writes held during the commit), microseconds: median (max) of runs")
+    for k in sorted(hold, key=lambda k: (int(k.split('-')[0]), k)):
+        nd, load, mode = k.split("-")
+        desc = {"idle": "idle", "fio": "fio 4k writers"}[load] + ("" if mode == "single" else ", sets stacked")
+        p(f"  {nd} device{'s' if nd != '1' else ''}, {desc:30} {med(hold[k]):>8.0f} ({max(hold[k])}) over {len(hold[k])}")
+
+mem = {r["label"]: r for r in recs if r["kind"] == "mem" and r["label"].startswith("mem-")}
+if {"mem-before", "mem-created", "mem-written"} <= set(mem):
+    b, c, w = mem["mem-before"], mem["mem-created"], mem["mem-written"]
+    n = c["snaps"]
+    chunks_copied = w["chunks_copied"]
+    def kern(m):
+        return (m["slab_kb"] + m["percpu_kb"] + m["vmalloc_kb"] + m["kernel_stack_kb"]
+                + m["page_tables_kb"])
+    M = {
+        "slab_kb_per_snapshot": (c["slab_kb"] - b["slab_kb"]) / n,
+        "kernel_kb_per_snapshot": (kern(c) - kern(b)) / n,
+        "memfree_kb_per_snapshot": (b["mem_free_kb"] - c["mem_free_kb"]) / n,
+        "slab_bytes_per_chunk": (w["slab_kb"] - c["slab_kb"]) * K / chunks_copied,
+        "memfree_bytes_per_chunk": (c["mem_free_kb"] - w["mem_free_kb"]) * K / chunks_copied,
+        "xarray_bytes_per_chunk": (w["radix_tree_node_bytes"] - c["radix_tree_node_bytes"]) / chunks_copied,
+        "chunks_copied": chunks_copied,
+    }
+    if "mem-idle" in mem:
+        M["slab_kb_noise"] = mem["mem-idle"]["slab_kb"] - b["slab_kb"]
+    if "mem-deleted" in mem:
+        d = mem["mem-deleted"]
+        M["slab_kb_left_after_delete"] = d["slab_kb"] - b["slab_kb"]
+        M["memfree_kb_lost_after_delete"] = b["mem_free_kb"] - d["mem_free_kb"]
+    S["memory"] = M
+    p("")
+    p(f"kernel memory: {n} snapshots (chunk 64K), then {chunks_copied} chunks copied")
+    p(f"  per snapshot at rest: slab {M['slab_kb_per_snapshot']:.1f} kB, slab+percpu+vmalloc+stacks "
+      f"{M['kernel_kb_per_snapshot']:.1f} kB")
+    p(f"  per copied chunk: slab {M['slab_bytes_per_chunk']:.1f} B (of which xarray nodes "
+      f"{M['xarray_bytes_per_chunk']:.1f} B)")
+    if "slab_kb_noise" in M:
+        p(f"  noise floor: slab {M['slab_kb_noise']:+d} kB between two readings with nothing done")
+    if "slab_kb_left_after_delete" in M:
+        p(f"  after deleting them all: slab {M['slab_kb_left_after_delete']:+d} kB vs before")
+
+# --- targets ---
+T = []
+def target(name, value, ok, shown):
+    T.append({"target": name, "value": value, "pass": ok})
+    p(f"  {'PASS' if ok else ('MISS' if ok is not None else 'N/A ')}  {name}: {shown}")
+
+rw = S.get("randwrite", {})
+def g(key, field):
+    return rw.get(key, {}).get(field)
+p("")
+p("targets")
+for n in (1, 16):
+    r = g(f"vss-{n}-65536", "rewrite_ratio")
+    adj = g(f"vss-{n}-65536", "rewrite_adjacent_ratio")
+    target(f"rewrites >= 95% of no snapshot, {n} snapshot{'s' if n > 1 else ''} (64K chunks)",
+           r, None if r is None else r >= 0.95,
+           f"{pct(r)} (vs the adjacent baselines: {pct(adj)}; {g(f'vss-{n}-65536', 'rewrite_runs')} runs)")
+for c in (65536, 4096):
+    v, d = g(f"vss-1-{c}", "first"), g(f"dm-1-{c}", "first")
+    r = ratio(v, d)
+    target(f"first writes >= 1.0x dm-snapshot, 1 snapshot, {c // K}K chunks", r,
+           None if r is None else r >= 1.0, "-" if r is None else f"{r:.2f}x ({fmt(v)} vs {fmt(d)} IOPS)")
+for c in (65536, 4096):
+    v, o = g(f"vss-16-{c}", "first"), g(f"vss-1-{c}", "first")
+    r = ratio(v, o)
+    target(f"16-snapshot first writes >= 0.9x 1-snapshot, {c // K}K chunks", r,
+           None if r is None else r >= 0.9, "-" if r is None else f"{r:.2f}x ({fmt(v)} vs {fmt(o)} IOPS)")
+for t, name in (("seqread", "sequential 1M"), ("randread", "random 4k")):
+    o, i = reads.get(f"{t}-origin"), reads.get(f"{t}-image")
+    r = ratio(i and i["mib_s"], o and o["mib_s"])
+    target(f"image reads >= 90% of origin, {name}", r, None if r is None else r >= 0.9, pct(r))
+for k, name in (("4-fio-single", "4 devices, fio writers"), ("4-fio-stacked", "4 devices, fio writers, sets stacked")):
+    h = S.get("hold_us", {}).get(k)
+    v = h and h["median"]
+    target(f"hold time < 10 ms, {name} (median)", v, None if v is None else v < 10000,
+           "-" if v is None else f"{v / 1000:.2f} ms (max {h['max'] / 1000:.2f} ms)")
+S["targets"] = T
+bad = [r for r in recs if r["kind"] in ("error",)]
+badstate = [r for r in recs if (r["kind"] == "vss_state" and r["failed"]) or (r["kind"] == "dm_state" and r["invalid"])]
+if incomplete or bad or badstate:
+    p("")
+    p(f"warnings: {len(incomplete)} fio run(s) hit the time cap, {len(bad)} error(s), "
+      f"{len(badstate)} failed or invalid snapshot state(s)")
+    for r in bad + badstate:
+        p(f"  {json.dumps(r)}")
+npass = sum(1 for t in T if t["pass"])
+nmiss = sum(1 for t in T if t["pass"] is False)
+p("")
+p(f"{npass} targets passed, {nmiss} missed")
+S["text"] = "\n".join(out)
+doc["summary"] = S
+json.dump(doc, open(path, "w"), indent=1)
+open(path.rsplit(".", 1)[0] + ".txt", "w").write(S["text"] + "\n")
+print(S["text"])
+
+# --- plot ---
+if not png:
+    sys.exit(0)
+try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+except ImportError:
+    print("bench: no matplotlib for /usr/bin/python3: no plot (scripts/deps.sh installs python3-matplotlib)")
+    sys.exit(0)
+
+fig, ax = plt.subplots(2, 3, figsize=(16, 9.5))
+fig.suptitle(f"vss benchmarks — kernel {env.get('kver', '?')}, {host.get('accel', '?').upper()} guest, "
+             f"{env.get('cpus', '?')} vCPUs, fio 4k randwrite iodepth 16 over {env.get('region', 0) >> 20} MiB",
+             fontsize=12)
+colors = {"first": "#d95f02", "rewrite": "#1b9e77"}
+for i, c in enumerate((65536, 4096)):
+    a = ax[0][i]
+    labels, firsts, rewrites = ["none"], [None], [base]
+    for impl, short in (("vss", "vss"), ("dm", "dm")):
+        for n in (1, 4, 16):
+            if f"{impl}-{n}-{c}" in rw:
+                labels.append(f"{short}\n{n}")
+                firsts.append(rw[f"{impl}-{n}-{c}"]["first"])
+                rewrites.append(rw[f"{impl}-{n}-{c}"]["rewrite"])
+    x = range(len(labels))
+    a.bar([j - 0.2 for j in x], [v or 0 for v in firsts], 0.4, label="first writes", color=colors["first"])
+    a.bar([j + 0.2 for j in x], [v or 0 for v in rewrites], 0.4, label="rewrites", color=colors["rewrite"])
+    if base:
+        a.axhline(base, color="gray", ls="--", lw=0.8)
+        a.axhline(0.95 * base, color="gray", ls=":", lw=0.8)
+    a.set_xticks(list(x), labels)
+    a.set_title(f"4k random write IOPS, chunk {c // K} KiB\n(snapshots taken before the run)")
+    a.set_ylabel("IOPS")
+    a.legend(fontsize=8)
+a = ax[0][2]
+if sweep:
+    xs = [c // K for c in sweep]
+    a.plot(xs, [S["chunks"][str(c)]["first"] for c in sweep], "o-", color=colors["first"],
+           label="first writes, every chunk copied")
+    spx = [c for c in sweep if f"vss-{c}" in S.get("sparse", {})]
+    if spx:
+        a.plot([c // K for c in spx], [S["sparse"][f"vss-{c}"]["iops"] for c in spx], "o--",
+               color=colors["first"], label="first writes, sparse (1/16 of blocks)")
+    a.plot(xs, [S["chunks"][str(c)]["rewrite"] for c in sweep], "o-", color=colors["rewrite"], label="rewrites")
+    for c, m in ((4096, "s"), (65536, "D")):
+        d = g(f"dm-1-{c}", "first")
+        if d:
+            a.plot([c // K], [d], m, color="black", label=f"dm-snapshot first, {c // K}K")
+    if base:
+        a.axhline(base, color="gray", ls="--", lw=0.8, label="no snapshot")
+    a.set_xscale("log", base=2)
+    a.set_xticks(xs, [f"{x}K" for x in xs])
+    a.set_ylim(bottom=0)
+    a.set_title("vss chunk size, 1 snapshot")
+    a.set_ylabel("4k random write IOPS")
+    sq = [(c // K, S["chunks"][str(c)]["seq_first_mib_s"]) for c in sweep if S["chunks"][str(c)]["seq_first_mib_s"]]
+    if sq:
+        b2 = a.twinx()
+        b2.plot([x for x, _ in sq], [y for _, y in sq], "^:", color="#7570b3", label="1M sequential first writes (MiB/s)")
+        b2.set_ylabel("MiB/s", color="#7570b3")
+        b2.set_ylim(bottom=0)
+        b2.legend(fontsize=7, loc="upper center")
+    a.legend(fontsize=7, loc="lower right")
+a = ax[1][0]
+if seq:
+    labels = ["none", "vss first", "vss rewrite", "dm first", "dm rewrite"]
+    keys = ["none-rewrite", "vss-first", "vss-rewrite", "dm-first", "dm-rewrite"]
+    a.bar(labels, [seq.get(k, 0) for k in keys], color=["gray", colors["first"], colors["rewrite"], colors["first"], colors["rewrite"]])
+    a.set_title("sequential 1M writes, iodepth 4, 1 snapshot (64K)")
+    a.set_ylabel("MiB/s")
+a = ax[1][1]
+if reads:
+    labels = []
+    for t, name in (("seqread", "sequential 1M\niodepth 4"), ("randread", "random 4k\niodepth 16")):
+        o = reads.get(f"{t}-origin")
+        if not o:
+            continue
+        labels.append(name)
+        j = len(labels) - 1
+        for what, dx, col, lab in (("image", -0.2, "#7570b3", "half the chunks in the store"),
+                                   ("image-untouched", 0.2, "#bcbddc", "nothing rewritten")):
+            i = reads.get(f"{t}-{what}")
+            if i:
+                v = 100 * i["mib_s"] / o["mib_s"]
+                a.bar([j + dx], [v], 0.4, color=col, label=lab if j == 0 else None)
+                a.text(j + dx, v + 2, f"{i['mib_s']:.0f}/{o['mib_s']:.0f}", ha="center", fontsize=7)
+    a.set_xticks(range(len(labels)), labels)
+    a.axhline(90, color="red", ls=":", lw=0.8, label="90% target")
+    a.set_ylim(0, 110)
+    a.set_title("image reads vs origin reads (MiB/s shown)")
+    a.set_ylabel("% of origin read throughput")
+    a.legend(fontsize=8, loc="lower right")
+a = ax[1][2]
+if hold:
+    keys = sorted(hold, key=lambda k: (int(k.split('-')[0]), k))
+    a.boxplot([[h / 1000 for h in hold[k]] for k in keys],
+              labels=[f"{k.split('-')[0]} dev\n{k.split('-')[1]}" + ("\nstacked" if k.endswith("stacked") else "")
+                      for k in keys])
+    a.axhline(10, color="red", ls=":", lw=0.8, label="10 ms target")
+    a.set_yscale("log")
+    a.set_title("hold time per set commit")
+    a.set_ylabel("ms (log)")
+    a.legend(fontsize=8)
+fig.tight_layout()
+fig.savefig(png, dpi=90)
+print(f"bench: plot in {png}")
+PY
