@@ -171,21 +171,6 @@ FIXTURE_TEARDOWN(snap)
 	vss_nl_close(&self->nl);
 }
 
-static long verify_image(const char *image, uint64_t sectors,
-			 const uint16_t *expect, uint64_t constant, char *why)
-{
-	int fd = open(image, O_RDONLY | O_DIRECT);
-	long bad;
-
-	if (fd < 0) {
-		snprintf(why, 256, "open %s: %s", image, strerror(errno));
-		return -1;
-	}
-	bad = verify_stamps(fd, sectors, expect, constant, why, 256);
-	close(fd);
-	return bad;
-}
-
 static void rewrite_and_verify(struct __test_metadata *_metadata,
 			       FIXTURE_DATA(snap) *self, uint32_t chunk)
 {

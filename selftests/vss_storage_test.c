@@ -134,21 +134,6 @@ static int image_read_errno(const char *image)
 	return err;
 }
 
-static long verify_image(const char *image, uint64_t sectors,
-			 const uint16_t *expect, uint64_t constant, char *why)
-{
-	int fd = open(image, O_RDONLY | O_DIRECT);
-	long bad;
-
-	if (fd < 0) {
-		snprintf(why, 256, "open %s: %s", image, strerror(errno));
-		return -1;
-	}
-	bad = verify_stamps(fd, sectors, expect, constant, why, 256);
-	close(fd);
-	return bad;
-}
-
 /* Mounted ext4 on the third disk, for file and directory stores. */
 static int make_store_fs(const char *disk)
 {

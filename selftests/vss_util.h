@@ -50,18 +50,28 @@ static inline void *aligned_buf(size_t bytes)
 	return p;
 }
 
-/* Writes stamps of @seq to sectors [first, first + nr) with one pwrite. */
-static inline int write_stamps(int fd, void *buf, uint64_t first,
-			       unsigned int nr, uint64_t seq)
+/*
+ * Writes stamps of @seq for device sectors [first, first + nr), at sector
+ * @base + first of @fd (a device that starts @base sectors into @fd).
+ */
+static inline int write_stamps_at(int fd, void *buf, uint64_t base,
+				  uint64_t first, unsigned int nr, uint64_t seq)
 {
 	unsigned int i;
 
 	for (i = 0; i < nr; i++)
 		stamp_make((char *)buf + i * SECTOR, first + i, seq);
-	if (pwrite(fd, buf, (size_t)nr * SECTOR, first * SECTOR) !=
+	if (pwrite(fd, buf, (size_t)nr * SECTOR, (base + first) * SECTOR) !=
 	    (ssize_t)nr * SECTOR)
 		return -errno ?: -EIO;
 	return 0;
+}
+
+/* Writes stamps of @seq to sectors [first, first + nr) with one pwrite. */
+static inline int write_stamps(int fd, void *buf, uint64_t first,
+			       unsigned int nr, uint64_t seq)
+{
+	return write_stamps_at(fd, buf, 0, first, nr, seq);
 }
 
 /* Fills the whole device with stamps of @seq. */
@@ -83,13 +93,13 @@ static inline int fill_stamps(int fd, uint64_t sectors, uint64_t seq)
 }
 
 /*
- * Checks every sector against @expect (a sequence per sector, or
- * @constant when @expect is NULL). Returns the number of bad sectors and
- * describes the first in @why.
+ * Checks every sector of a device that starts at sector @base of @fd
+ * against @expect (a sequence per sector, or @constant when @expect is
+ * NULL). Returns the number of bad sectors and describes the first in @why.
  */
-static inline long verify_stamps(int fd, uint64_t sectors,
-				 const uint16_t *expect, uint64_t constant,
-				 char *why, size_t why_len)
+static inline long verify_stamps_at(int fd, uint64_t base, uint64_t sectors,
+				    const uint16_t *expect, uint64_t constant,
+				    char *why, size_t why_len)
 {
 	const unsigned int batch = 2048;
 	void *buf = aligned_buf(batch * SECTOR);
@@ -101,19 +111,17 @@ static inline long verify_stamps(int fd, uint64_t sectors,
 	why[0] = 0;
 	for (s = 0; s < sectors; s += batch) {
 		unsigned int n = sectors - s < batch ? sectors - s : batch;
-		unsigned int i;
 
-		if (pread(fd, buf, (size_t)n * SECTOR, s * SECTOR) !=
+		if (pread(fd, buf, (size_t)n * SECTOR, (base + s) * SECTOR) !=
 		    (ssize_t)n * SECTOR) {
 			snprintf(why, why_len, "read at sector %llu failed: %s",
-				 (unsigned long long)s, strerror(errno));
+				 (unsigned long long)(base + s), strerror(errno));
 			free(buf);
 			return -EIO;
 		}
-		for (i = 0; i < n; i++) {
+		for (unsigned int i = 0; i < n; i++) {
 			uint64_t want = expect ? expect[s + i] : constant;
-			const struct stamp *st =
-				(const void *)((char *)buf + i * SECTOR);
+			const struct stamp *st = (const void *)((char *)buf + i * SECTOR);
 			int r = stamp_check(st, s + i, want);
 
 			if (r && !bad++)
@@ -129,6 +137,37 @@ static inline long verify_stamps(int fd, uint64_t sectors,
 	}
 	free(buf);
 	return bad;
+}
+
+static inline long verify_image_at(const char *image, uint64_t base,
+				   uint64_t sectors, const uint16_t *expect,
+				   uint64_t constant, char *why)
+{
+	int fd = open(image, O_RDONLY | O_DIRECT);
+	long bad;
+
+	if (fd < 0) {
+		snprintf(why, 256, "open %s: %s", image, strerror(errno));
+		return -1;
+	}
+	bad = verify_stamps_at(fd, base, sectors, expect, constant, why, 256);
+	close(fd);
+	return bad;
+}
+
+static inline long verify_stamps(int fd, uint64_t sectors,
+				 const uint16_t *expect, uint64_t constant,
+				 char *why, size_t why_len)
+{
+	return verify_stamps_at(fd, 0, sectors, expect, constant, why, why_len);
+}
+
+/* verify_stamps() of an image device, opened for the purpose. */
+static inline long verify_image(const char *image, uint64_t sectors,
+				const uint16_t *expect, uint64_t constant,
+				char *why)
+{
+	return verify_image_at(image, 0, sectors, expect, constant, why);
 }
 
 static inline uint64_t rnd(uint64_t *state)
