@@ -82,7 +82,7 @@ want() { [ -z "$only" ] || [[ " $only " == *" $1 "* ]]; }
 # --- records --------------------------------------------------------------------
 
 # The context of the next fio records.
-TEST= IMPL= SNAPS=0 CHUNK=0 PHASE= REP=1 DEV=
+TEST='' IMPL='' SNAPS=0 CHUNK=0 PHASE='' REP=1 DEV=''
 
 # rec JSON: one record, as is.
 rec() { printf '%s\n' "$1" >>"$records"; }
@@ -95,7 +95,7 @@ fio_run() {
 	seq_no=$((seq_no + 1))
 	name=$(printf '%03d-%s-%s-n%s-c%s-%s-r%s' "$seq_no" "$TEST" "$IMPL" "$SNAPS" "$CHUNK" "$PHASE" "$REP")
 	file=$raw/$name.json
-	case $rw in read|randread) dir=read ;; esac
+	case $rw in read|randread) dir='read' ;; esac
 	if ! fio --name="$name" --filename="$DEV" --rw="$rw" --ioengine=libaio \
 		--direct=1 --randrepeat=0 --output-format=json --output="$file" \
 		"$@" >/dev/null 2>"$raw/$name.err"; then
@@ -217,9 +217,9 @@ dm_check() {
 }
 
 dm_clear() {
-	local lvs_
-	lvs_=$(lvs --noheadings -o lv_name -S origin=orig bench 2>/dev/null | tr -d ' ')
-	[ -z "$lvs_" ] || lvremove -q -y $(printf 'bench/%s ' $lvs_) >/dev/null
+	local lvs_=()
+	mapfile -t lvs_ < <(lvs --noheadings -o lv_name -S origin=orig bench 2>/dev/null | tr -d ' ' | sed 's|^|bench/|')
+	[ "${#lvs_[@]}" = 0 ] || lvremove -q -y "${lvs_[@]}" >/dev/null
 }
 
 # Size of one dm exception store for COUNT bytes of first writes.
