@@ -217,9 +217,11 @@ dm_check() {
 }
 
 dm_clear() {
-	local lvs_=()
-	mapfile -t lvs_ < <(lvs --noheadings -o lv_name -S origin=orig bench 2>/dev/null | tr -d ' ' | sed 's|^|bench/|')
-	[ "${#lvs_[@]}" = 0 ] || lvremove -q -y "${lvs_[@]}" >/dev/null
+	local lvs_
+	# No process substitution: the guest has no /dev/fd.
+	lvs_=$(lvs --noheadings -o lv_name -S origin=orig bench 2>/dev/null | sed 's|^ *|bench/|')
+	# shellcheck disable=SC2086 # LV names have no spaces
+	[ -z "$lvs_" ] || lvremove -q -y $lvs_ >/dev/null
 }
 
 # Size of one dm exception store for COUNT bytes of first writes.
