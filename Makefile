@@ -12,7 +12,7 @@
 # the running kernel's headers are used if installed; otherwise the
 # VSS_KERNEL series (6.1 or 6.12, default 6.12) from the dependency cache.
 
-VERSION    := 0.3.0
+VERSION    := 0.4.0
 SRCDIR     := $(abspath .)
 BUILD      := $(SRCDIR)/build
 VSS_CACHE  ?= $(HOME)/.cache/vss

@@ -33,6 +33,11 @@ int vssctl_exit_code(int err)
 	case EXDEV:
 	case EDQUOT:
 		return VSSCTL_EXIT_STORAGE;
+	case LIBVSS_ECBT_STALE:
+	case LIBVSS_ECBT_TOO_OLD:
+		return VSSCTL_EXIT_FULL_BACKUP;
+	case EALREADY:
+		return VSSCTL_EXIT_ALREADY;
 	/* The module's strict policies answer a bad value with these. */
 	case EINVAL:
 	case ERANGE:
@@ -129,6 +134,9 @@ int vssctl_report(const struct vssctl *ctx, const struct vss_handle *h, int err,
 	case LIBVSS_EAMBIGUOUS:
 		vssctl_error("%s: %s", who, message ? message : "ambiguous id prefix");
 		break;
+	case EALREADY:
+		vssctl_error("%s: %s (EALREADY)", who, message ? message : "already tracked");
+		break;
 	default:
 		vssctl_error("%s: %s (%s)", who, message ? message : vss_strerror(err),
 			     tag);
@@ -172,4 +180,18 @@ const char *vssctl_device_path(const char *arg, char *buf, size_t len)
 		return arg;
 	snprintf(buf, len, "/dev/%s", arg);
 	return buf;
+}
+
+int vssctl_lookup_device(const struct vssctl *ctx, const char *path,
+			 struct vss_device *out)
+{
+	int err = vss_device_lookup(path, out);
+
+	if (err == -ENOTBLK) {
+		vssctl_error("%s: not a block device", path);
+		return VSSCTL_EXIT_USAGE;
+	}
+	if (err)
+		return vssctl_report(ctx, NULL, err, path, "no such device");
+	return VSSCTL_EXIT_OK;
 }

@@ -16,6 +16,8 @@ enum vssctl_exit {
 	VSSCTL_EXIT_BUSY = 6,		/* EBUSY: device or image in use */
 	VSSCTL_EXIT_AMBIGUOUS = 7,	/* id prefix matches several objects */
 	VSSCTL_EXIT_STORAGE = 8,	/* ENOSPC, EXDEV: storage problem */
+	VSSCTL_EXIT_FULL_BACKUP = 9,	/* ESTALE, ENODATA: changes unknown */
+	VSSCTL_EXIT_ALREADY = 10,	/* EALREADY: already tracked */
 };
 
 #endif /* VSSCTL_EXIT_CODES_H */

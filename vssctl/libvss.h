@@ -9,9 +9,10 @@
  * Conventions
  *   - Every function that can fail returns 0 (or a documented non-negative
  *     value) on success and a negative errno value on failure. Besides the
- *     errno values of the system and of the kernel module, three values
+ *     errno values of the system and of the kernel module, some values
  *     have a meaning of their own here, see LIBVSS_ENOMODULE,
- *     LIBVSS_EAMBIGUOUS and LIBVSS_EPROTOCOL.
+ *     LIBVSS_EAMBIGUOUS, LIBVSS_EPROTOCOL, LIBVSS_ECBT_STALE and
+ *     LIBVSS_ECBT_TOO_OLD.
  *   - A handle keeps the details of the last failure of a call made with
  *     it: the kernel's extended-ack message, the object the failure
  *     concerns (a device path as the caller gave it, the storage path, an
@@ -20,8 +21,10 @@
  *   - Nothing returned by the library needs to be freed with free():
  *     every allocating call has its own release function.
  *
- * ABI: the structures below are part of the ABI. The soname (libvss.so.1)
- * changes whenever one of them does; functions are only ever added.
+ * ABI: the structures below are part of the ABI. The soname (libvss.so.2
+ * since 0.4.0, which added changed-block tracking to struct
+ * vss_snapshot_info and struct vss_event_info) changes whenever one of
+ * them does; functions are only ever added.
  */
 #ifndef LIBVSS_H
 #define LIBVSS_H
@@ -37,7 +40,7 @@ extern "C" {
 #endif
 
 #define LIBVSS_VERSION_MAJOR	0
-#define LIBVSS_VERSION_MINOR	3
+#define LIBVSS_VERSION_MINOR	4
 #define LIBVSS_VERSION_PATCH	0
 
 /**
@@ -62,6 +65,25 @@ extern "C" {
  */
 #define LIBVSS_EPROTOCOL	EPROTONOSUPPORT
 
+/**
+ * LIBVSS_ECBT_STALE - a changed-block point of another generation
+ *
+ * Returned (negated) by vss_cbt_changes() when the point given belongs to
+ * a generation the device no longer has: tracking was interrupted in a
+ * way that could hide a write. No list of changes can be trusted; take a
+ * full backup. See vss_cbt_needs_full_backup().
+ */
+#define LIBVSS_ECBT_STALE	ESTALE
+
+/**
+ * LIBVSS_ECBT_TOO_OLD - a changed-block point older than the map reaches
+ *
+ * Returned (negated) by vss_cbt_changes() when the device's map no longer
+ * holds the intervals since that point (old ones are dropped to bound
+ * memory). Take a full backup.
+ */
+#define LIBVSS_ECBT_TOO_OLD	ENODATA
+
 /* Canonical text form of an id: 36 characters and the terminating NUL. */
 #define VSS_ID_STRLEN		37
 /* Hex digits of an id, the longest meaningful prefix. */
@@ -73,6 +95,11 @@ extern "C" {
 #define VSS_REASON_MAX		256
 /* Longest module version string kept, with its NUL. */
 #define VSS_MODULE_VERSION_MAX	64
+/*
+ * Text form of a changed-block point, "GENERATION:SEQ": an id, a colon,
+ * up to 20 decimal digits, and the terminating NUL.
+ */
+#define VSS_CBT_POINT_STRLEN	(VSS_ID_STRLEN + 1 + 20)
 
 struct vss_handle;
 
@@ -90,9 +117,19 @@ struct vss_device {
 
 /* What vss_get_version() reports about the loaded module. */
 struct vss_module_version {
-	char version[VSS_MODULE_VERSION_MAX];	/* module version, "0.3.0" */
+	char version[VSS_MODULE_VERSION_MAX];	/* module version, "0.4.0" */
 	uint32_t protocol;		/* its VSS_PROTOCOL_VERSION */
 	uint32_t family_version;	/* generic netlink family version */
+};
+
+/*
+ * A changed-block tracking point: a sequence number within one generation
+ * of a device's tracking. Each snapshot records the point at which it was
+ * taken; vss_cbt_changes() tells what changed between two points.
+ */
+struct vss_cbt_point {
+	struct vss_id generation;
+	uint64_t seq;
 };
 
 /* One snapshot, as VSS_CMD_GET_SNAPSHOT describes it. */
@@ -115,6 +152,37 @@ struct vss_snapshot_info {
 	uint64_t storage_limit;		/* bytes */
 	uint64_t hold_us;		/* how long writes were held */
 	uint32_t open_count;		/* openers of the image now */
+	struct vss_cbt_point cbt_point;	/* tracking point of the snapshot */
+	bool has_cbt_point;		/* false: the module gave none */
+};
+
+/* A tracked device's changed-block tracking state (the VSS_A_CBT nest). */
+struct vss_cbt_info {
+	struct vss_device device;
+	struct vss_id generation;
+	uint64_t seq;			/* current interval = newest point */
+	uint64_t oldest_seq;		/* oldest point still answered */
+	uint32_t block_size;		/* bytes per tracked block */
+	uint64_t size;			/* bytes tracked: the device's size */
+	uint64_t map_bytes;		/* kernel memory of the maps now */
+	uint64_t started_ns;		/* CLOCK_REALTIME: generation start */
+};
+
+/* What vss_cbt_changes() handed over, summed up. */
+struct vss_cbt_totals {
+	uint64_t extents;		/* calls of the extent function */
+	uint64_t bytes;			/* their lengths added up */
+	uint32_t block_size;		/* granularity of the map */
+	struct vss_id generation;	/* of both points */
+};
+
+/* What vss_cbt_restore() did. */
+struct vss_cbt_restore_result {
+	struct vss_cbt_info info;	/* the device's tracking state now */
+	struct vss_cbt_info saved;	/* the state the file held */
+	uint32_t verdict;		/* enum vss_cbt_verdict */
+	char reason[VSS_REASON_MAX];	/* why a new generation, or "" */
+	char device_path[VSS_PATH_MAX];	/* the device it was restored to */
 };
 
 /* What to create with vss_create_set(). Zero means "default" throughout. */
@@ -144,6 +212,7 @@ struct vss_create_result {
 #define VSS_EVENT_HAS_ORIGIN	(1U << 2)
 #define VSS_EVENT_HAS_ERROR	(1U << 3)
 #define VSS_EVENT_HAS_STORAGE	(1U << 4)
+#define VSS_EVENT_HAS_CBT	(1U << 5)
 
 /* One multicast event of the module (VSS_CMD_EVENT), decoded. */
 struct vss_event_info {
@@ -157,12 +226,13 @@ struct vss_event_info {
 	char reason[VSS_REASON_MAX];
 	uint64_t storage_used;
 	uint64_t storage_limit;
+	struct vss_cbt_info cbt;	/* tracking events */
 };
 
 /**
  * vss_library_version() - version of this library
  *
- * Return: the version libvss was built as, "0.3.0" or a longer string
+ * Return: the version libvss was built as, "0.4.0" or a longer string
  * starting with LIBVSS_VERSION_MAJOR.MINOR.PATCH. Never NULL.
  */
 const char *vss_library_version(void);
@@ -241,7 +311,9 @@ int vss_last_error_attr(const struct vss_handle *h);
  *
  * Return: a text for the library's own codes ("the vss kernel module is
  * not loaded" for LIBVSS_ENOMODULE, "ambiguous id prefix" for
- * LIBVSS_EAMBIGUOUS, ...), strerror() otherwise. Never NULL.
+ * LIBVSS_EAMBIGUOUS, one that says "take a full backup" for
+ * LIBVSS_ECBT_STALE and LIBVSS_ECBT_TOO_OLD, ...), strerror() otherwise.
+ * Never NULL.
  */
 const char *vss_strerror(int err);
 
@@ -270,7 +342,7 @@ const char *vss_state_name(uint32_t state);
 const char *vss_storage_kind_name(uint32_t kind);
 
 /**
- * vss_event_name() - "snapshot-created", "storage-low", ...
+ * vss_event_name() - "snapshot-created", "storage-low", "cbt-stopped", ...
  * @type: enum vss_event
  *
  * Return: the name, or "unknown".
@@ -280,10 +352,11 @@ const char *vss_event_name(uint32_t type);
 /**
  * vss_check_privilege() - whether this process may change snapshots
  *
- * Creating and deleting need CAP_SYS_ADMIN. The module is the judge (it
- * wants the capability in the initial user namespace); this only looks
- * at the effective set, so that a caller can say so before anything else.
- * vss_create_set() and the vss_delete_*() functions call it first.
+ * Creating and deleting snapshots, and every tracking call but
+ * vss_cbt_get_info() and vss_cbt_list(), need CAP_SYS_ADMIN. The module
+ * is the judge (it wants the capability in the initial user namespace);
+ * this only looks at the effective set, so that a caller can say so
+ * before anything else. Every function that needs it calls it first.
  *
  * Return: 0, -EPERM without CAP_SYS_ADMIN, or the errno of capget().
  */
@@ -508,6 +581,262 @@ typedef int (*vss_event_fn)(const struct vss_event_info *event, void *arg);
  * vss_event_next() (-ENOBUFS: events were lost).
  */
 int vss_event_dispatch(struct vss_handle *h, vss_event_fn callback, void *arg);
+
+/*
+ * Changed-block tracking (CBT)
+ *
+ * A tracked device has a map of the blocks written to it. Each snapshot
+ * of the device records a point (struct vss_cbt_point); the blocks
+ * written between two points, or since a point until now, are what an
+ * incremental backup copies. Whenever vss cannot prove that it saw every
+ * write, the device gets a new generation and points of the old one are
+ * refused with LIBVSS_ECBT_STALE: the list is never silently short. The
+ * model is described in <linux/vss.h>, "Changed-block tracking".
+ *
+ * The map lives in kernel memory. vss_cbt_save() hands it over to a state
+ * file (before a module unload or a shutdown) and vss_cbt_restore()
+ * resumes tracking from it, the module checking that no write can have
+ * been missed in between. The file format is described in
+ * Documentation/cbt-state-file.rst.
+ */
+
+/**
+ * vss_track() - start tracking a device's changed blocks
+ * @h: handle
+ * @device_path: path of the block device
+ * @out: if not NULL, receives the new tracking state (generation, point 0)
+ *
+ * A device is also tracked from its first snapshot on.
+ *
+ * Return: 0; -EPERM without CAP_SYS_ADMIN; -ENOTBLK or -ENOENT for a bad
+ * @device_path; -EALREADY if the device is already tracked; -EOPNOTSUPP
+ * for a device vss cannot track; or another negative errno.
+ */
+int vss_track(struct vss_handle *h, const char *device_path,
+	      struct vss_cbt_info *out);
+
+/**
+ * vss_untrack() - stop tracking a device and forget its map
+ * @h: handle
+ * @device_path: path of the block device
+ *
+ * Snapshots of the device stay. Points of the ended generation are never
+ * answered again.
+ *
+ * Return: 0; -ENOENT if the device is not tracked; as vss_track()
+ * otherwise.
+ */
+int vss_untrack(struct vss_handle *h, const char *device_path);
+
+/**
+ * vss_cbt_get_info() - a tracked device's tracking state
+ * @h: handle
+ * @device_path: path of the block device
+ * @out: filled in on success
+ *
+ * Needs no privilege.
+ *
+ * Return: 0; -ENOENT if the device is not tracked; -ENOTBLK or -ENOENT
+ * (naming the path in vss_last_error_object()) for a bad @device_path.
+ */
+int vss_cbt_get_info(struct vss_handle *h, const char *device_path,
+		     struct vss_cbt_info *out);
+
+/**
+ * vss_cbt_list() - the tracking state of every tracked device
+ * @h: handle
+ * @out: receives an array ordered by device number; NULL when empty
+ * @count: receives the number of elements
+ *
+ * Needs no privilege. Release the array with vss_cbt_info_array_free().
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_cbt_list(struct vss_handle *h, struct vss_cbt_info **out,
+		 size_t *count);
+
+/**
+ * vss_cbt_info_array_free() - release what vss_cbt_list() returned
+ * @infos: the array, or NULL
+ */
+void vss_cbt_info_array_free(struct vss_cbt_info *infos);
+
+/**
+ * typedef vss_cbt_extent_fn - receives the changed extents, in order
+ * @offset: bytes from the start of the device, block-aligned
+ * @length: bytes; block-aligned except for a last block that ends at the
+ *          device's end
+ * @arg: the caller's argument
+ *
+ * Return: 0 to go on; any other value stops vss_cbt_changes(), which then
+ * returns it. Return a positive value to tell a stop from an error of the
+ * library (those are negative).
+ */
+typedef int (*vss_cbt_extent_fn)(uint64_t offset, uint64_t length, void *arg);
+
+/**
+ * vss_cbt_changes() - the byte ranges written between two points
+ * @h: handle
+ * @device_path: path of the tracked block device
+ * @from: the older point, typically a snapshot's cbt_point
+ * @to: the newer point, or NULL for "now" (writes made while the answer
+ *      streams in may or may not be included)
+ * @fn: called once per extent, in ascending order
+ * @arg: passed to @fn
+ * @totals: if not NULL, receives the count and sum of what @fn was given,
+ *          the block size and the generation (also when @fn stopped)
+ *
+ * The map is streamed, never held whole in memory. The module may cut a
+ * run of blocks where a message ends: extents that touch are merged
+ * before @fn sees them, so @fn gets each changed run once. Extents that
+ * are out of order or overlap fail the call with -EPROTO.
+ *
+ * Return: 0; the non-zero value @fn returned to stop; -EINVAL if @from
+ * and @to are of different generations, @from is after @to, or a point
+ * was not reached yet; -LIBVSS_ECBT_STALE if the points are of another
+ * generation than the device's, -LIBVSS_ECBT_TOO_OLD if the map no longer
+ * reaches back to @from (for both: take a full backup); -ENOENT if the
+ * device is not tracked; -EAGAIN if the module flagged the answer as
+ * interrupted (what @fn got is incomplete: start over); -EPERM without
+ * CAP_SYS_ADMIN; or another negative errno.
+ */
+int vss_cbt_changes(struct vss_handle *h, const char *device_path,
+		    const struct vss_cbt_point *from,
+		    const struct vss_cbt_point *to, vss_cbt_extent_fn fn,
+		    void *arg, struct vss_cbt_totals *totals);
+
+/**
+ * vss_cbt_needs_full_backup() - whether an error means "copy everything"
+ * @err: an error returned by vss_cbt_changes(), negative or positive
+ *
+ * Return: true for LIBVSS_ECBT_STALE and LIBVSS_ECBT_TOO_OLD.
+ */
+bool vss_cbt_needs_full_backup(int err);
+
+/**
+ * vss_cbt_mark_dirty() - report a byte range as changed
+ * @h: handle
+ * @device_path: path of the tracked block device
+ * @offset: first byte
+ * @length: bytes, at least 1
+ *
+ * Marks the range, rounded out to whole blocks, in the current interval,
+ * so that the next incremental backup copies it again (after a restore
+ * into the device, or when a copy failed).
+ *
+ * Return: 0; -EINVAL for a zero @length or a range that overflows;
+ * -ERANGE past the end of the device; -ENOENT if not tracked; -EPERM
+ * without CAP_SYS_ADMIN; or another negative errno.
+ */
+int vss_cbt_mark_dirty(struct vss_handle *h, const char *device_path,
+		       uint64_t offset, uint64_t length);
+
+/**
+ * vss_cbt_point_format() - text form of a point
+ * @point: the point
+ * @out: receives "GENERATION:SEQ", the generation in canonical form
+ *       ("3f2a1b2c-4d5e-4f60-8172-8394a5b6c7d8:12")
+ */
+void vss_cbt_point_format(const struct vss_cbt_point *point,
+			  char out[VSS_CBT_POINT_STRLEN]);
+
+/**
+ * vss_cbt_point_parse() - read a point
+ * @text: "GENERATION:SEQ": a full id (32 hex digits, any case, with or
+ *        without the canonical dashes), a colon, and a decimal sequence
+ *        number without sign or spaces that fits 64 bits
+ * @out: receives the point
+ *
+ * Return: 0 or -EINVAL.
+ */
+int vss_cbt_point_parse(const char *text, struct vss_cbt_point *out);
+
+/**
+ * vss_cbt_verdict_name() - "continued" or "new-generation"
+ * @verdict: enum vss_cbt_verdict
+ *
+ * Return: the name, or "unknown".
+ */
+const char *vss_cbt_verdict_name(uint32_t verdict);
+
+/**
+ * vss_cbt_save() - hand a device's map over to a state file
+ * @h: handle
+ * @device_path: path of the tracked block device; it must have no
+ *               snapshots
+ * @file_path: the state file to write (replaced if it exists)
+ *
+ * Ends tracking of the device in the module (VSS_CMD_CBT_SAVE) and writes
+ * what it hands over, with the device's identity (kernel name, number,
+ * and stable names: /dev/disk/by-id links, PARTUUID, device-mapper uuid,
+ * hardware serial, whichever exist), to @file_path: first a temporary
+ * file of mode 0600 in the same directory, synced, then renamed over
+ * @file_path, then the directory synced. Everything that can be checked
+ * is checked before the module is asked, so that a bad @file_path leaves
+ * tracking as it was. If the file cannot be completed once the module has
+ * handed the map over, nothing is left behind and the map is lost: the
+ * next tracking of the device starts a new generation.
+ *
+ * Return: 0; -ENOENT if the device is not tracked; -EBUSY if it has
+ * snapshots; the errno of a file operation (naming @file_path in
+ * vss_last_error_object()); -EPERM without CAP_SYS_ADMIN; or another
+ * negative errno.
+ */
+int vss_cbt_save(struct vss_handle *h, const char *device_path,
+		 const char *file_path);
+
+/**
+ * vss_cbt_save_device() - vss_cbt_save() of a device named by number
+ * @h: handle
+ * @device: the device, as vss_cbt_list() gives it
+ * @file_path: the state file to write
+ * @saved: if not NULL, receives the state written
+ *
+ * For saving every tracked device without a path for each. Failures name
+ * the device as "/dev/NAME", or "MAJOR:MINOR" without a name.
+ *
+ * Return: as vss_cbt_save().
+ */
+int vss_cbt_save_device(struct vss_handle *h, const struct vss_device *device,
+			const char *file_path, struct vss_cbt_info *saved);
+
+/**
+ * vss_cbt_restore() - resume tracking from a state file
+ * @h: handle
+ * @file_path: a file written by vss_cbt_save()
+ * @device_path: the device to restore to, or NULL to find it from the
+ *               identity recorded in the file
+ * @out: receives the outcome
+ *
+ * Reads and checks the whole file first (magic, format version, CRC,
+ * sizes): a file that fails is refused with -EBADMSG, naming it in
+ * vss_last_error_object(), and left in place. The device is found by its
+ * stable names; its kernel name and number count only within the boot
+ * the file was written in. Then the module starts tracking the device at
+ * once under a new generation, so that no write is missed whatever
+ * follows, checks whether the saved generation can go on (same size, and
+ * provably no write since the save), takes the saved intervals and
+ * commits. From the moment the module accepted the first step the file
+ * is removed, whatever the verdict, so that a map is never applied twice.
+ *
+ * When the device's identity cannot be proven (another boot and no
+ * stable name), tracking starts under a new generation without asking
+ * the module to continue the saved one, and the file is removed too.
+ *
+ * @out->verdict is VSS_CBT_VERDICT_CONTINUED when the saved generation and
+ * its points go on, VSS_CBT_VERDICT_NEW_GENERATION (with @out->reason)
+ * when a full backup is needed.
+ *
+ * Return: 0; -EBADMSG for a corrupt file; the errno of opening it;
+ * -ENODEV if the saved device is not present (the file stays, for a
+ * later attempt); -EINVAL if @device_path is not the saved device;
+ * -EALREADY if the device is tracked already, -EBUSY if it has snapshots
+ * (the file stays); -EPERM without CAP_SYS_ADMIN; or another negative
+ * errno.
+ */
+int vss_cbt_restore(struct vss_handle *h, const char *file_path,
+		    const char *device_path,
+		    struct vss_cbt_restore_result *out);
 
 /**
  * vss_id_format() - canonical text of an id

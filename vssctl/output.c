@@ -260,7 +260,69 @@ struct json_object *vssctl_json_snapshot(const struct vss_snapshot_info *snap)
 	json_object_object_add(obj, "hold_us", json_object_new_uint64(snap->hold_us));
 	json_object_object_add(obj, "open_count",
 			       json_object_new_int64(snap->open_count));
+	json_object_object_add(obj, "cbt_point", snap->has_cbt_point ?
+			       vssctl_json_cbt_point(&snap->cbt_point) : NULL);
 	return obj;
+}
+
+struct json_object *vssctl_json_cbt_point(const struct vss_cbt_point *point)
+{
+	char text[VSS_CBT_POINT_STRLEN];
+
+	vss_cbt_point_format(point, text);
+	return json_object_new_string(text);
+}
+
+struct json_object *vssctl_json_cbt_info(const struct vss_cbt_info *info)
+{
+	struct json_object *obj = json_object_new_object();
+	struct vss_cbt_point oldest = { info->generation, info->oldest_seq };
+	struct vss_cbt_point newest = { info->generation, info->seq };
+	char started[VSSCTL_TIME_MAX];
+
+	if (!obj)
+		return NULL;
+	vssctl_time_iso8601_utc(info->started_ns, started, sizeof(started));
+	json_object_object_add(obj, "device", vssctl_json_device(&info->device));
+	json_object_object_add(obj, "generation", vssctl_json_id(&info->generation));
+	json_object_object_add(obj, "block_size", json_object_new_int64(info->block_size));
+	json_object_object_add(obj, "seq", json_object_new_uint64(info->seq));
+	json_object_object_add(obj, "point", vssctl_json_cbt_point(&newest));
+	json_object_object_add(obj, "oldest_seq", json_object_new_uint64(info->oldest_seq));
+	json_object_object_add(obj, "oldest_point", vssctl_json_cbt_point(&oldest));
+	json_object_object_add(obj, "size", json_object_new_uint64(info->size));
+	json_object_object_add(obj, "map_bytes", json_object_new_uint64(info->map_bytes));
+	json_object_object_add(obj, "started_ns", json_object_new_uint64(info->started_ns));
+	json_object_object_add(obj, "started", json_object_new_string(started));
+	return obj;
+}
+
+struct json_object *vssctl_json_cbt_info_array(const struct vss_cbt_info *infos,
+					       size_t count)
+{
+	struct json_object *arr = json_object_new_array();
+	size_t i;
+
+	if (!arr)
+		return NULL;
+	for (i = 0; i < count; i++)
+		json_object_array_add(arr, vssctl_json_cbt_info(&infos[i]));
+	return arr;
+}
+
+void vssctl_json_print_nested(FILE *out, struct json_object *obj, bool pretty,
+			      int indent)
+{
+	int flags = JSON_C_TO_STRING_NOSLASHESCAPE |
+		    (pretty ? JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED :
+			      JSON_C_TO_STRING_PLAIN);
+	const char *text = json_object_to_json_string_ext(obj, flags);
+
+	for (; text && *text; text++) {
+		fputc(*text, out);
+		if (*text == '\n')
+			fprintf(out, "%*s", indent, "");
+	}
 }
 
 struct json_object *vssctl_json_snapshot_array(const struct vss_snapshot_info *snaps,
@@ -307,6 +369,8 @@ struct json_object *vssctl_json_event(const struct vss_event_info *ev)
 			       json_object_new_uint64(ev->storage_used) : NULL);
 	json_object_object_add(obj, "storage_limit", has_storage ?
 			       json_object_new_uint64(ev->storage_limit) : NULL);
+	json_object_object_add(obj, "cbt", ev->present & VSS_EVENT_HAS_CBT ?
+			       vssctl_json_cbt_info(&ev->cbt) : NULL);
 	return obj;
 }
 
@@ -467,6 +531,76 @@ void vssctl_print_snapshot_details(FILE *out, const struct vss_snapshot_info *s)
 	fprintf(out, "%-15s %llu us\n", "writes held:",
 		(unsigned long long)s->hold_us);
 	fprintf(out, "%-15s %u\n", "open count:", s->open_count);
+	if (s->has_cbt_point) {
+		char point[VSS_CBT_POINT_STRLEN];
+
+		vss_cbt_point_format(&s->cbt_point, point);
+		fprintf(out, "%-15s %s\n", "cbt point:", point);
+	} else {
+		fprintf(out, "%-15s -\n", "cbt point:");
+	}
+}
+
+int vssctl_print_cbt_table(FILE *out, const struct vss_cbt_info *infos,
+			   size_t count)
+{
+	static const char *const headers[] = {
+		"DEVICE", "GENERATION", "BLOCK", "SEQ", "OLDEST", "SIZE", "MAP",
+		"STARTED",
+	};
+	struct vssctl_table table;
+	size_t i;
+	int err = 0;
+
+	if (vssctl_table_init(&table, 8, headers))
+		return -ENOMEM;
+	for (i = 0; i < count && !err; i++) {
+		const struct vss_cbt_info *c = &infos[i];
+		char device[VSSCTL_DEVICE_TEXT_MAX], generation[VSS_ID_STRLEN];
+		char block[16], seq[24], oldest[24], size[16], map[16];
+		char started[VSSCTL_TIME_MAX];
+		const char *cells[8] = { device, generation, block, seq, oldest, size,
+					 map, started };
+
+		vssctl_device_text(&c->device, device, sizeof(device));
+		vss_id_format(&c->generation, generation);
+		vss_format_size(c->block_size, block, sizeof(block));
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)c->seq);
+		snprintf(oldest, sizeof(oldest), "%llu", (unsigned long long)c->oldest_seq);
+		vss_format_size(c->size, size, sizeof(size));
+		vss_format_size(c->map_bytes, map, sizeof(map));
+		vssctl_time_local(c->started_ns, started, sizeof(started));
+		err = vssctl_table_add(&table, cells);
+	}
+	if (!err)
+		vssctl_table_print(&table, out);
+	vssctl_table_free(&table);
+	return err;
+}
+
+void vssctl_print_cbt_details(FILE *out, const struct vss_cbt_info *c)
+{
+	struct vss_cbt_point newest = { c->generation, c->seq };
+	struct vss_cbt_point oldest = { c->generation, c->oldest_seq };
+	char device[VSSCTL_DEVICE_TEXT_MAX], generation[VSS_ID_STRLEN];
+	char point[VSS_CBT_POINT_STRLEN], block[16], started[VSSCTL_TIME_MAX];
+
+	vssctl_device_text(&c->device, device, sizeof(device));
+	vss_id_format(&c->generation, generation);
+	vssctl_time_local_precise(c->started_ns, started, sizeof(started));
+	fprintf(out, "%-15s %s (%u:%u)\n", "device:", device, c->device.major,
+		c->device.minor);
+	fprintf(out, "%-15s %s\n", "generation:", generation);
+	fprintf(out, "%-15s %s\n", "block size:",
+		vss_format_size(c->block_size, block, sizeof(block)));
+	vss_cbt_point_format(&newest, point);
+	fprintf(out, "%-15s %llu (current interval; newest point %s)\n", "sequence:",
+		(unsigned long long)c->seq, point);
+	vss_cbt_point_format(&oldest, point);
+	fprintf(out, "%-15s %s\n", "oldest point:", point);
+	size_line(out, "tracked size:", c->size);
+	size_line(out, "map memory:", c->map_bytes);
+	fprintf(out, "%-15s %s\n", "started:", started);
 }
 
 /* Appends to a line being built, never past its end. */
@@ -530,6 +664,18 @@ void vssctl_format_event(const struct vss_event_info *ev, char *buf, size_t len)
 		vssctl_device_text(&ev->origin, text, sizeof(text));
 		append(buf, len, &used, " origin=%s(%u:%u)", text, ev->origin.major,
 		       ev->origin.minor);
+	}
+	if (ev->present & VSS_EVENT_HAS_CBT) {
+		const struct vss_cbt_info *c = &ev->cbt;
+		char block[16];
+
+		vssctl_device_text(&c->device, text, sizeof(text));
+		append(buf, len, &used, " device=%s(%u:%u)", text, c->device.major,
+		       c->device.minor);
+		vss_id_format(&c->generation, text);
+		append(buf, len, &used, " generation=%s seq=%llu oldest=%llu block=%s", text,
+		       (unsigned long long)c->seq, (unsigned long long)c->oldest_seq,
+		       vss_format_size(c->block_size, block, sizeof(block)));
 	}
 	if (ev->present & VSS_EVENT_HAS_ERROR) {
 		const char *name = vss_errno_name(ev->error);

@@ -53,6 +53,11 @@ struct json_object *vssctl_json_snapshot(const struct vss_snapshot_info *snap);
 struct json_object *vssctl_json_snapshot_array(const struct vss_snapshot_info *snaps,
 					       size_t count);
 struct json_object *vssctl_json_event(const struct vss_event_info *ev);
+/* "GENERATION:SEQ" */
+struct json_object *vssctl_json_cbt_point(const struct vss_cbt_point *point);
+struct json_object *vssctl_json_cbt_info(const struct vss_cbt_info *info);
+struct json_object *vssctl_json_cbt_info_array(const struct vss_cbt_info *infos,
+					       size_t count);
 
 /*
  * Prints @obj on one line (or pretty with --pretty) and releases it.
@@ -66,6 +71,14 @@ int vssctl_print_snapshot_table(FILE *out, const struct vss_snapshot_info *snaps
 				size_t count);
 /* Every field of one snapshot, one per line. */
 void vssctl_print_snapshot_details(FILE *out, const struct vss_snapshot_info *snap);
+/* The tracking table of `cbt info` without a device. Returns 0 or -ENOMEM. */
+int vssctl_print_cbt_table(FILE *out, const struct vss_cbt_info *infos,
+			   size_t count);
+/* Every field of one device's tracking, one per line. */
+void vssctl_print_cbt_details(FILE *out, const struct vss_cbt_info *info);
+/* Prints @obj pretty, every line after the first indented by @indent. */
+void vssctl_json_print_nested(FILE *out, struct json_object *obj, bool pretty,
+			      int indent);
 /* One monitor line, without newline. */
 void vssctl_format_event(const struct vss_event_info *ev, char *buf, size_t len);
 

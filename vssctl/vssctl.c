@@ -26,6 +26,14 @@ static const struct command commands[] = {
 	{ "delete", cmd_delete,
 	  "delete [--force] ID... | --set SETID | --oldest DEV | --all" },
 	{ "monitor", cmd_monitor, "monitor [--count N] [--timeout SEC]" },
+	{ "track", cmd_track, "track DEV" },
+	{ "untrack", cmd_untrack, "untrack DEV" },
+	{ "cbt", cmd_cbt,
+	  "cbt info [DEV]\n"
+	  "  vssctl cbt changes DEV --from SNAP|POINT [--to SNAP|POINT]\n"
+	  "  vssctl cbt mark-dirty DEV OFFSET LENGTH\n"
+	  "  vssctl cbt save [--dir DIR] DEV... | --all\n"
+	  "  vssctl cbt restore [--dir DIR] [--device DEV] [FILE...]" },
 };
 
 #define COMMAND_COUNT (sizeof(commands) / sizeof(commands[0]))
@@ -52,8 +60,8 @@ static void usage(FILE *out)
 		"  -V, --version  print the versions of vssctl and libvss\n"
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 usage, 3 module not loaded,\n"
-		"4 permission denied, 5 not found, 6 busy, 7 ambiguous id, 8 storage.\n"
-		"See vssctl(8).\n");
+		"4 permission denied, 5 not found, 6 busy, 7 ambiguous id, 8 storage,\n"
+		"9 full backup required, 10 already tracked. See vssctl(8).\n");
 }
 
 static int finish_output(int code)

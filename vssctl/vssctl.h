@@ -31,6 +31,9 @@ int cmd_list(struct vssctl *ctx, int argc, char **argv);
 int cmd_show(struct vssctl *ctx, int argc, char **argv);
 int cmd_delete(struct vssctl *ctx, int argc, char **argv);
 int cmd_monitor(struct vssctl *ctx, int argc, char **argv);
+int cmd_track(struct vssctl *ctx, int argc, char **argv);
+int cmd_untrack(struct vssctl *ctx, int argc, char **argv);
+int cmd_cbt(struct vssctl *ctx, int argc, char **argv);
 
 /* errors.c */
 
@@ -70,6 +73,10 @@ int vssctl_bad_option(const struct vssctl *ctx, char **argv, int opt);
 
 /* A device argument: "vdb" means /dev/vdb, anything with a slash is a path. */
 const char *vssctl_device_path(const char *arg, char *buf, size_t len);
+
+/* The device of a tracking command; reports failures, returns an exit code. */
+int vssctl_lookup_device(const struct vssctl *ctx, const char *path,
+			 struct vss_device *out);
 
 /* cmd_list.c: whether @text is (a prefix of) the id of an existing set. */
 bool vssctl_names_a_set(struct vss_handle *h, const char *text);

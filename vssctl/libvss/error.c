@@ -39,6 +39,21 @@ int vss_error_set(struct vss_handle *h, int code, const char *object,
 	return code;
 }
 
+/*
+ * Adds @text to the message of the failure recorded, or makes it the
+ * message after the errno's text when there was none. Truncates.
+ */
+void vss_error_append(struct vss_handle *h, const char *text)
+{
+	size_t used;
+
+	if (!h->err.message[0])
+		snprintf(h->err.message, sizeof(h->err.message), "%s",
+			 vss_strerror(h->err.code));
+	used = strlen(h->err.message);
+	snprintf(h->err.message + used, sizeof(h->err.message) - used, "%s", text);
+}
+
 VSS_EXPORT int vss_last_error(const struct vss_handle *h)
 {
 	return h ? h->err.code : 0;
@@ -72,9 +87,20 @@ VSS_EXPORT const char *vss_strerror(int err)
 		return "ambiguous id prefix";
 	case LIBVSS_EPROTOCOL:
 		return "the vss kernel module speaks an incompatible protocol";
+	case LIBVSS_ECBT_STALE:
+		return "the changed-block point is of another tracking generation: take a full backup";
+	case LIBVSS_ECBT_TOO_OLD:
+		return "the changed-block map no longer reaches back to that point: take a full backup";
 	default:
 		return strerror(err);
 	}
+}
+
+VSS_EXPORT bool vss_cbt_needs_full_backup(int err)
+{
+	if (err < 0)
+		err = -err;
+	return err == LIBVSS_ECBT_STALE || err == LIBVSS_ECBT_TOO_OLD;
 }
 
 #define ERRNO_NAME(e) [e] = #e

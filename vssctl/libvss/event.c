@@ -25,6 +25,7 @@ static const struct nla_policy event_policy[VSS_A_MAX + 1] = {
 	[VSS_A_REASON] = { .type = NLA_STRING },
 	[VSS_A_STORAGE_USED] = { .type = NLA_U64 },
 	[VSS_A_STORAGE_LIMIT] = { .type = NLA_U64 },
+	[VSS_A_CBT] = { .type = NLA_NESTED },
 };
 
 static uint64_t realtime_ns(void)
@@ -70,6 +71,11 @@ int vss_parse_event(const struct nlmsghdr *nlh, struct vss_event_info *out)
 			out->storage_used = nla_get_u64(tb[VSS_A_STORAGE_USED]);
 		if (tb[VSS_A_STORAGE_LIMIT])
 			out->storage_limit = nla_get_u64(tb[VSS_A_STORAGE_LIMIT]);
+	}
+	if (tb[VSS_A_CBT]) {
+		if (vss_parse_cbt(tb[VSS_A_CBT], &out->cbt))
+			return -EPROTO;
+		out->present |= VSS_EVENT_HAS_CBT;
 	}
 	return 0;
 }

@@ -126,6 +126,7 @@ int vss_genl_attrs(const struct nlmsghdr *nlh, struct nlattr **tb, int maxtype,
 void vss_error_clear(struct vss_handle *h);
 int vss_error_set(struct vss_handle *h, int code, const char *object,
 		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void vss_error_append(struct vss_handle *h, const char *text);
 
 /* snapshot.c */
 int vss_parse_device(const struct nlattr *nest, struct vss_device *out);
@@ -145,5 +146,62 @@ int vss_event_open_socket(struct vss_handle *h, int *fd_out);
 
 /* id.c */
 int vss_id_get(const struct nlattr *attr, struct vss_id *out);
+
+/* cbt.c */
+int vss_parse_cbt(const struct nlattr *nest, struct vss_cbt_info *out);
+int vss_cbt_put_device(struct vss_request *req, const struct vss_device *dev,
+		       const char *object);
+int vss_cbt_lookup(struct vss_handle *h, const char *device_path,
+		   struct vss_device *out);
+void vss_device_object(const struct vss_device *dev, char *buf, size_t len);
+/* The request's spans keep a pointer to @object: it must outlive @req. */
+int vss_cbt_simple_request(struct vss_handle *h, uint8_t cmd,
+			   const struct vss_device *dev, const char *object,
+			   struct vss_cbt_info *out);
+
+/* crc32c.c: CRC-32C (Castagnoli), as iSCSI, ext4 and btrfs use it. */
+uint32_t vss_crc32c(uint32_t crc, const void *data, size_t len);
+
+/*
+ * sysroot.c: the directory the system's /dev, /sys and /proc are under:
+ * "" on a real system. Alone in its file so that a test program can
+ * supply its own and point the library at a fake tree.
+ */
+const char *vss_system_root(void);
+
+/* cbt_identity.c: how a device is found again after a reboot. */
+enum vss_cbt_identity_kind {
+	VSS_CBT_ID_BY_ID = 3,		/* a link name in /dev/disk/by-id */
+	VSS_CBT_ID_PARTUUID = 4,	/* a partition's table entry uuid */
+	VSS_CBT_ID_DM_UUID = 5,		/* /sys/block/dm-N/dm/uuid */
+	VSS_CBT_ID_HARDWARE = 6,	/* disk wwid/serial and partition */
+};
+
+/* Longest identity text kept, with its NUL. */
+#define VSS_CBT_IDENTITY_MAX	512
+/* Most identity records kept per device. */
+#define VSS_CBT_IDENTITY_COUNT	32
+
+struct vss_cbt_identity_entry {
+	uint32_t kind;			/* enum vss_cbt_identity_kind */
+	char text[VSS_CBT_IDENTITY_MAX];
+};
+
+struct vss_cbt_identity {
+	size_t count;
+	struct vss_cbt_identity_entry entries[VSS_CBT_IDENTITY_COUNT];
+};
+
+void vss_cbt_identity_collect(const struct vss_device *dev,
+			      struct vss_cbt_identity *out);
+/* The device one identity entry names now: 0, -ENOENT, or -errno. */
+int vss_cbt_identity_resolve(const struct vss_cbt_identity_entry *entry,
+			     struct vss_device *out);
+/* This boot's id, from /proc/sys/kernel/random/boot_id. */
+int vss_read_boot_id(struct vss_id *out);
+/* The kernel name of a device number now, from sysfs; "" if none. */
+void vss_sysfs_name(uint32_t major, uint32_t minor, char *name, size_t len);
+/* The device whose kernel name is @name now: 0 or -ENOENT. */
+int vss_sysfs_device_by_name(const char *name, struct vss_device *out);
 
 #endif /* LIBVSS_INTERNAL_H */

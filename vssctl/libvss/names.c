@@ -46,6 +46,24 @@ VSS_EXPORT const char *vss_event_name(uint32_t type)
 		return "storage-overflow";
 	case VSS_EVENT_ORIGIN_REMOVED:
 		return "origin-removed";
+	case VSS_EVENT_CBT_NEW_GENERATION:
+		return "cbt-new-generation";
+	case VSS_EVENT_CBT_STOPPED:
+		return "cbt-stopped";
+	case VSS_EVENT_CBT_HISTORY_DROPPED:
+		return "cbt-history-dropped";
+	default:
+		return "unknown";
+	}
+}
+
+VSS_EXPORT const char *vss_cbt_verdict_name(uint32_t verdict)
+{
+	switch (verdict) {
+	case VSS_CBT_VERDICT_CONTINUED:
+		return "continued";
+	case VSS_CBT_VERDICT_NEW_GENERATION:
+		return "new-generation";
 	default:
 		return "unknown";
 	}

@@ -39,6 +39,8 @@ static const struct nla_policy snapshot_policy[VSS_A_MAX + 1] = {
 	[VSS_A_STORAGE_LIMIT] = { .type = NLA_U64 },
 	[VSS_A_HOLD_US] = { .type = NLA_U64 },
 	[VSS_A_OPEN_COUNT] = { .type = NLA_U32 },
+	[VSS_A_CBT_GENERATION] = ID_POLICY,
+	[VSS_A_CBT_SEQ] = { .type = NLA_U64 },
 };
 
 /* Top level of a GET_SNAPSHOT reply and of a CREATE_SET reply. */
@@ -112,6 +114,14 @@ int vss_parse_snapshot(const struct nlattr *nest, struct vss_snapshot_info *out)
 	out->storage_limit = get_u64(tb[VSS_A_STORAGE_LIMIT]);
 	out->hold_us = get_u64(tb[VSS_A_HOLD_US]);
 	out->open_count = get_u32(tb[VSS_A_OPEN_COUNT]);
+	/* A point is whole or absent: a generation without a sequence is none. */
+	if (tb[VSS_A_CBT_GENERATION] && tb[VSS_A_CBT_SEQ]) {
+		err = vss_id_get(tb[VSS_A_CBT_GENERATION], &out->cbt_point.generation);
+		if (err)
+			return err;
+		out->cbt_point.seq = nla_get_u64(tb[VSS_A_CBT_SEQ]);
+		out->has_cbt_point = true;
+	}
 	out->storage_path = strdup(tb[VSS_A_STORAGE_PATH] ?
 				   (const char *)nla_data(tb[VSS_A_STORAGE_PATH]) : "");
 	if (!out->storage_path)

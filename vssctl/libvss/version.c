@@ -14,7 +14,7 @@
 VSS_EXPORT const char *vss_library_version(void)
 {
 	/*
-	 * The build may add a suffix ("0.3.0-rc1"), never another number:
+	 * The build may add a suffix ("0.4.0-rc1"), never another number:
 	 * the Makefile refuses a VERSION that contradicts the header.
 	 */
 	return LIBVSS_VERSION_STRING;

@@ -14,11 +14,22 @@
 #include <netlink/genl/genl.h>
 
 #include "fake_kernel.h"
+#include "libvss/internal.h"
 
-#define FAKE_STATE_MAGIC	0x76737366u	/* "vssf" */
+#define FAKE_STATE_MAGIC	0x76737367u	/* "vssg" */
 #define FAKE_CREATED_BASE_NS	UINT64_C(1700000000000000000)
 
-static void send_msg(int fd, struct nl_msg *msg)
+char fake_system_root[4096];
+
+/* The library's view of /dev, /sys and /proc: see fake_kernel.h. */
+const char *vss_system_root(void)
+{
+	return fake_system_root;
+}
+
+static void hex_to_bytes(const char *hex, uint8_t out[VSS_ID_LEN]);
+
+void fake_send_msg(int fd, struct nl_msg *msg)
 {
 	struct nlmsghdr *hdr = nlmsg_hdr(msg);
 
@@ -27,7 +38,7 @@ static void send_msg(int fd, struct nl_msg *msg)
 	nlmsg_free(msg);
 }
 
-static struct nl_msg *reply_new(const struct nlmsghdr *req, uint16_t type,
+struct nl_msg *fake_reply_new(const struct nlmsghdr *req, uint16_t type,
 				int flags, uint8_t cmd)
 {
 	struct nl_msg *msg = nlmsg_alloc_size(65536);
@@ -38,7 +49,7 @@ static struct nl_msg *reply_new(const struct nlmsghdr *req, uint16_t type,
 }
 
 /* An NLMSG_ERROR as the kernel makes it on a socket with NETLINK_CAP_ACK. */
-static void send_ack(struct fake_kernel *k, const struct nlmsghdr *req, int error,
+void fake_send_ack(struct fake_kernel *k, const struct nlmsghdr *req, int error,
 		     const char *message, const struct nlattr *blamed)
 {
 	int flags = NLM_F_CAPPED | (message || blamed ? NLM_F_ACK_TLVS : 0);
@@ -54,7 +65,7 @@ static void send_ack(struct fake_kernel *k, const struct nlmsghdr *req, int erro
 	if (blamed)
 		nla_put_u32(msg, NLMSGERR_ATTR_OFFS,
 			    (uint32_t)((const char *)blamed - (const char *)req));
-	send_msg(k->fd, msg);
+	fake_send_msg(k->fd, msg);
 }
 
 static void handle_ctrl(struct fake_kernel *k, const struct nlmsghdr *req)
@@ -66,10 +77,10 @@ static void handle_ctrl(struct fake_kernel *k, const struct nlmsghdr *req)
 	genlmsg_parse((struct nlmsghdr *)req, 0, tb, CTRL_ATTR_MAX, NULL);
 	if (!tb[CTRL_ATTR_FAMILY_NAME] || k->opts.no_family ||
 	    strcmp(nla_data(tb[CTRL_ATTR_FAMILY_NAME]), VSS_GENL_NAME)) {
-		send_ack(k, req, -ENOENT, NULL, NULL);
+		fake_send_ack(k, req, -ENOENT, NULL, NULL);
 		return;
 	}
-	msg = reply_new(req, GENL_ID_CTRL, 0, CTRL_CMD_NEWFAMILY);
+	msg = fake_reply_new(req, GENL_ID_CTRL, 0, CTRL_CMD_NEWFAMILY);
 	nla_put_u16(msg, CTRL_ATTR_FAMILY_ID, FAKE_FAMILY_ID);
 	nla_put_string(msg, CTRL_ATTR_FAMILY_NAME, VSS_GENL_NAME);
 	nla_put_u32(msg, CTRL_ATTR_VERSION, VSS_GENL_VERSION);
@@ -79,11 +90,11 @@ static void handle_ctrl(struct fake_kernel *k, const struct nlmsghdr *req)
 	nla_put_u32(msg, CTRL_ATTR_MCAST_GRP_ID, FAKE_EVENTS_GROUP);
 	nla_nest_end(msg, group);
 	nla_nest_end(msg, groups);
-	send_msg(k->fd, msg);
-	send_ack(k, req, 0, NULL, NULL);
+	fake_send_msg(k->fd, msg);
+	fake_send_ack(k, req, 0, NULL, NULL);
 }
 
-static void put_device(struct nl_msg *msg, int type, uint32_t major,
+void fake_put_device(struct nl_msg *msg, int type, uint32_t major,
 		       uint32_t minor, const char *name)
 {
 	struct nlattr *nest = nla_nest_start(msg, type);
@@ -103,8 +114,8 @@ static void put_snapshot(struct nl_msg *msg, int type, const struct fake_snapsho
 	snprintf(image, sizeof(image), "vss%u", s->image_minor);
 	nla_put(msg, VSS_A_SNAP_ID, VSS_ID_LEN, s->id);
 	nla_put(msg, VSS_A_SET_ID, VSS_ID_LEN, s->set_id);
-	put_device(msg, VSS_A_ORIGIN, s->origin_major, s->origin_minor, s->origin_name);
-	put_device(msg, VSS_A_IMAGE, FAKE_IMAGE_MAJOR, s->image_minor, image);
+	fake_put_device(msg, VSS_A_ORIGIN, s->origin_major, s->origin_minor, s->origin_name);
+	fake_put_device(msg, VSS_A_IMAGE, FAKE_IMAGE_MAJOR, s->image_minor, image);
 	nla_put_u32(msg, VSS_A_INDEX, s->index);
 	nla_put_u64(msg, VSS_A_CREATED_NS, s->created_ns);
 	nla_put_u32(msg, VSS_A_STATE, s->state);
@@ -122,16 +133,20 @@ static void put_snapshot(struct nl_msg *msg, int type, const struct fake_snapsho
 	nla_put_u64(msg, VSS_A_STORAGE_LIMIT, s->storage_limit);
 	nla_put_u64(msg, VSS_A_HOLD_US, s->hold_us);
 	nla_put_u32(msg, VSS_A_OPEN_COUNT, s->open_count);
+	if (s->has_cbt) {
+		nla_put(msg, VSS_A_CBT_GENERATION, VSS_ID_LEN, s->cbt_generation);
+		nla_put_u64(msg, VSS_A_CBT_SEQ, s->cbt_seq);
+	}
 	nla_nest_end(msg, nest);
 }
 
-static void save_if_kept(struct fake_kernel *k)
+void fake_save_if_kept(struct fake_kernel *k)
 {
 	if (k->opts.state_file)
 		fake_state_save(k->opts.state_file, &k->state);
 }
 
-static void make_id(uint8_t out[VSS_ID_LEN], uint8_t first, uint32_t n)
+void fake_make_id(uint8_t out[VSS_ID_LEN], uint8_t first, uint32_t n)
 {
 	size_t i;
 
@@ -153,7 +168,7 @@ static uint32_t storage_kind_of(const char *path)
 	return S_ISDIR(st.st_mode) ? VSS_STORAGE_TMPFILE : VSS_STORAGE_FILE;
 }
 
-static uint64_t realtime_ns(void)
+uint64_t fake_realtime_ns(void)
 {
 	struct timespec ts;
 
@@ -174,11 +189,11 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 
 	memset(rq, 0, sizeof(*rq));
 	if (k->opts.deny) {
-		send_ack(k, req, -EPERM, NULL, NULL);
+		fake_send_ack(k, req, -EPERM, NULL, NULL);
 		return;
 	}
 	if (!tb[VSS_A_DEVICES] || !tb[VSS_A_STORAGE_PATH]) {
-		send_ack(k, req, -EINVAL, "devices and storage path are required", NULL);
+		fake_send_ack(k, req, -EINVAL, "devices and storage path are required", NULL);
 		return;
 	}
 	nla_for_each_nested(dev, tb[VSS_A_DEVICES], rem) {
@@ -187,7 +202,7 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 		nla_parse_nested(dtb, VSS_A_MAX, dev, NULL);
 		if (nla_type(dev) != VSS_A_DEVICE || !dtb[VSS_A_DEV_MAJOR] ||
 		    !dtb[VSS_A_DEV_MINOR] || rq->device_count == VSS_MAX_SET_DEVICES) {
-			send_ack(k, req, -EINVAL, "malformed device", dev);
+			fake_send_ack(k, req, -EINVAL, "malformed device", dev);
 			return;
 		}
 		rq->majors[rq->device_count] = nla_get_u32(dtb[VSS_A_DEV_MAJOR]);
@@ -195,7 +210,7 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 		if (k->opts.busy_major &&
 		    rq->majors[rq->device_count] == k->opts.busy_major &&
 		    rq->minors[rq->device_count] == k->opts.busy_minor) {
-			send_ack(k, req, -EBUSY,
+			fake_send_ack(k, req, -EBUSY,
 				 "device is already in a snapshot set being created", dev);
 			return;
 		}
@@ -203,7 +218,7 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 	}
 	nla_strlcpy(rq->storage_path, tb[VSS_A_STORAGE_PATH], sizeof(rq->storage_path));
 	if (strstr(rq->storage_path, "exdev")) {
-		send_ack(k, req, -EXDEV, "storage lies on a device of the set",
+		fake_send_ack(k, req, -EXDEV, "storage lies on a device of the set",
 			 tb[VSS_A_STORAGE_PATH]);
 		return;
 	}
@@ -218,11 +233,11 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 	if ((rq->has_label = tb[VSS_A_LABEL]))
 		nla_strlcpy(rq->label, tb[VSS_A_LABEL], sizeof(rq->label));
 	if (k->state.count + rq->device_count > FAKE_MAX_SNAPSHOTS) {
-		send_ack(k, req, -E2BIG, "too many snapshots", NULL);
+		fake_send_ack(k, req, -E2BIG, "too many snapshots", NULL);
 		return;
 	}
 
-	make_id(set_id, 0x5e, ++k->state.next_id);
+	fake_make_id(set_id, 0x5e, ++k->state.next_id);
 	for (i = 0; i < rq->device_count; i++) {
 		struct fake_snapshot *s = &k->state.snaps[k->state.count++];
 		uint32_t index = 0;
@@ -233,14 +248,14 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 			    k->state.snaps[j].index > index)
 				index = k->state.snaps[j].index;
 		memset(s, 0, sizeof(*s));
-		make_id(s->id, 0xc0, ++k->state.next_id);
+		fake_make_id(s->id, 0xc0, ++k->state.next_id);
 		memcpy(s->set_id, set_id, VSS_ID_LEN);
 		s->origin_major = rq->majors[i];
 		s->origin_minor = rq->minors[i];
 		snprintf(s->origin_name, sizeof(s->origin_name), "fake%u", rq->minors[i]);
 		s->image_minor = k->state.next_image_minor++;
 		s->index = index + 1;
-		s->created_ns = realtime_ns();
+		s->created_ns = fake_realtime_ns();
 		s->state = VSS_STATE_ACTIVE;
 		s->chunk_size = rq->has_chunk ? rq->chunk_size : VSS_DEFAULT_CHUNK_SIZE;
 		snprintf(s->label, sizeof(s->label), "%s", rq->label);
@@ -248,28 +263,29 @@ static void handle_create(struct fake_kernel *k, const struct nlmsghdr *req,
 		s->storage_kind = storage_kind_of(rq->storage_path);
 		s->storage_limit = rq->storage_limit;
 		s->hold_us = 1234;
+		fake_cbt_snapshot_point(k, s->origin_major, s->origin_minor, s);
 	}
 
 	if (k->opts.create_without_reply) {
 		/* What vss.ko does when the description does not fit. */
-		send_ack(k, req, 0, NULL, NULL);
-		save_if_kept(k);
+		fake_send_ack(k, req, 0, NULL, NULL);
+		fake_save_if_kept(k);
 		return;
 	}
-	msg = reply_new(req, FAKE_FAMILY_ID, 0, VSS_CMD_CREATE_SET);
+	msg = fake_reply_new(req, FAKE_FAMILY_ID, 0, VSS_CMD_CREATE_SET);
 	nla_put(msg, VSS_A_SET_ID, VSS_ID_LEN, set_id);
 	nla_put_u64(msg, VSS_A_HOLD_US, 1234);
 	snaps = nla_nest_start(msg, VSS_A_SNAPSHOTS);
 	for (i = first; i < k->state.count; i++)
 		put_snapshot(msg, VSS_A_SNAPSHOT, &k->state.snaps[i]);
 	nla_nest_end(msg, snaps);
-	send_msg(k->fd, msg);
+	fake_send_msg(k->fd, msg);
 	/* Events before the ack, so a test sees them in a fixed order. */
 	for (i = first; i < k->state.count; i++)
 		fake_kernel_send_event(k, VSS_EVENT_SNAPSHOT_CREATED,
 				       &k->state.snaps[i], 0, NULL, false);
-	send_ack(k, req, 0, NULL, NULL);
-	save_if_kept(k);
+	fake_send_ack(k, req, 0, NULL, NULL);
+	fake_save_if_kept(k);
 }
 
 /* The whole dump in one datagram, as the kernel packs small messages. */
@@ -293,7 +309,7 @@ static void handle_dump(struct fake_kernel *k, const struct nlmsghdr *req,
 
 		nla_parse_nested(dtb, VSS_A_MAX, tb[VSS_A_DEVICE], NULL);
 		if (!dtb[VSS_A_DEV_MAJOR] || !dtb[VSS_A_DEV_MINOR]) {
-			send_ack(k, req, -EINVAL, "malformed device", tb[VSS_A_DEVICE]);
+			fake_send_ack(k, req, -EINVAL, "malformed device", tb[VSS_A_DEVICE]);
 			free(buf);
 			return;
 		}
@@ -306,7 +322,7 @@ static void handle_dump(struct fake_kernel *k, const struct nlmsghdr *req,
 
 		if (tb[VSS_A_DEVICE] && (s->origin_major != major || s->origin_minor != minor))
 			continue;
-		msg = reply_new(req, FAKE_FAMILY_ID, NLM_F_MULTI | extra,
+		msg = fake_reply_new(req, FAKE_FAMILY_ID, NLM_F_MULTI | extra,
 				VSS_CMD_GET_SNAPSHOT);
 		put_snapshot(msg, VSS_A_SNAPSHOT, s);
 		hdr = nlmsg_hdr(msg);
@@ -347,13 +363,13 @@ static void handle_get(struct fake_kernel *k, const struct nlmsghdr *req,
 	struct nl_msg *msg;
 
 	if (!s) {
-		send_ack(k, req, -ENOENT, "no such snapshot", tb[VSS_A_SNAP_ID]);
+		fake_send_ack(k, req, -ENOENT, "no such snapshot", tb[VSS_A_SNAP_ID]);
 		return;
 	}
-	msg = reply_new(req, FAKE_FAMILY_ID, 0, VSS_CMD_GET_SNAPSHOT);
+	msg = fake_reply_new(req, FAKE_FAMILY_ID, 0, VSS_CMD_GET_SNAPSHOT);
 	put_snapshot(msg, VSS_A_SNAPSHOT, s);
-	send_msg(k->fd, msg);
-	send_ack(k, req, 0, NULL, NULL);
+	fake_send_msg(k->fd, msg);
+	fake_send_ack(k, req, 0, NULL, NULL);
 }
 
 static void remove_snapshot(struct fake_kernel *k, struct fake_snapshot *s)
@@ -375,22 +391,22 @@ static void handle_delete(struct fake_kernel *k, const struct nlmsghdr *req,
 
 	k->state.last_delete_flags = flags;
 	if (k->opts.deny) {
-		send_ack(k, req, -EPERM, NULL, NULL);
+		fake_send_ack(k, req, -EPERM, NULL, NULL);
 		return;
 	}
 	if (!tb[VSS_A_SNAP_ID] == !tb[VSS_A_SET_ID]) {
-		send_ack(k, req, -EINVAL, "exactly one of snapshot id and set id", NULL);
+		fake_send_ack(k, req, -EINVAL, "exactly one of snapshot id and set id", NULL);
 		return;
 	}
 	if (tb[VSS_A_SNAP_ID]) {
 		struct fake_snapshot *s = find_snapshot(k, tb[VSS_A_SNAP_ID]);
 
 		if (!s) {
-			send_ack(k, req, -ENOENT, "no such snapshot", tb[VSS_A_SNAP_ID]);
+			fake_send_ack(k, req, -ENOENT, "no such snapshot", tb[VSS_A_SNAP_ID]);
 			return;
 		}
 		if (s->open_count && !force) {
-			send_ack(k, req, -EBUSY, NULL, NULL);
+			fake_send_ack(k, req, -EBUSY, NULL, NULL);
 			return;
 		}
 		remove_snapshot(k, s);
@@ -402,13 +418,13 @@ static void handle_delete(struct fake_kernel *k, const struct nlmsghdr *req,
 				continue;
 			members++;
 			if (s->open_count && !force) {
-				send_ack(k, req, -EBUSY, "an image of the set is open",
+				fake_send_ack(k, req, -EBUSY, "an image of the set is open",
 					 tb[VSS_A_SET_ID]);
 				return;
 			}
 		}
 		if (!members) {
-			send_ack(k, req, -ENOENT, "no such snapshot set", tb[VSS_A_SET_ID]);
+			fake_send_ack(k, req, -ENOENT, "no such snapshot set", tb[VSS_A_SET_ID]);
 			return;
 		}
 		for (i = 0; i < k->state.count;)
@@ -418,8 +434,8 @@ static void handle_delete(struct fake_kernel *k, const struct nlmsghdr *req,
 			else
 				i++;
 	}
-	send_ack(k, req, 0, NULL, NULL);
-	save_if_kept(k);
+	fake_send_ack(k, req, 0, NULL, NULL);
+	fake_save_if_kept(k);
 }
 
 static void handle_vss(struct fake_kernel *k, const struct nlmsghdr *req)
@@ -431,17 +447,17 @@ static void handle_vss(struct fake_kernel *k, const struct nlmsghdr *req)
 	k->state.requests++;
 	k->state.last_cmd = genl->cmd;
 	if (genlmsg_parse((struct nlmsghdr *)req, 0, tb, VSS_A_MAX, NULL) < 0) {
-		send_ack(k, req, -EINVAL, "malformed attributes", NULL);
+		fake_send_ack(k, req, -EINVAL, "malformed attributes", NULL);
 		return;
 	}
 	switch (genl->cmd) {
 	case VSS_CMD_GET_VERSION:
-		msg = reply_new(req, FAKE_FAMILY_ID, 0, VSS_CMD_GET_VERSION);
+		msg = fake_reply_new(req, FAKE_FAMILY_ID, 0, VSS_CMD_GET_VERSION);
 		nla_put_string(msg, VSS_A_VERSION, "0.3.0-fake");
 		nla_put_u32(msg, VSS_A_PROTOCOL,
 			    k->opts.protocol ? k->opts.protocol : VSS_PROTOCOL_VERSION);
-		send_msg(k->fd, msg);
-		send_ack(k, req, 0, NULL, NULL);
+		fake_send_msg(k->fd, msg);
+		fake_send_ack(k, req, 0, NULL, NULL);
 		break;
 	case VSS_CMD_CREATE_SET:
 		handle_create(k, req, tb);
@@ -455,8 +471,17 @@ static void handle_vss(struct fake_kernel *k, const struct nlmsghdr *req)
 	case VSS_CMD_DELETE_SNAPSHOT:
 		handle_delete(k, req, tb);
 		break;
+	case VSS_CMD_TRACK:
+	case VSS_CMD_UNTRACK:
+	case VSS_CMD_GET_CBT:
+	case VSS_CMD_CBT_CHANGES:
+	case VSS_CMD_CBT_MARK_DIRTY:
+	case VSS_CMD_CBT_SAVE:
+	case VSS_CMD_CBT_RESTORE:
+		fake_cbt_handle(k, req, tb, genl->cmd);
+		break;
 	default:
-		send_ack(k, req, -EOPNOTSUPP, "unknown command", NULL);
+		fake_send_ack(k, req, -EOPNOTSUPP, "unknown command", NULL);
 		break;
 	}
 }
@@ -482,7 +507,7 @@ static void *serve(void *arg)
 		else if (req->nlmsg_type == FAKE_FAMILY_ID)
 			handle_vss(k, req);
 		else
-			send_ack(k, req, -ENOENT, NULL, NULL);
+			fake_send_ack(k, req, -ENOENT, NULL, NULL);
 		pthread_mutex_unlock(&k->lock);
 	}
 	free(buf);
@@ -503,6 +528,8 @@ struct fake_kernel *fake_kernel_start(const struct fake_options *opts,
 	k->state.next_image_minor = 0;
 	if (opts->state_file)
 		fake_state_load(opts->state_file, &k->state);
+	if (!k->state.boot_id[0])
+		hex_to_bytes(FAKE_BOOT_ID, k->state.boot_id);
 	pthread_mutex_init(&k->lock, NULL);
 	if (pthread_create(&k->thread, NULL, serve, k))
 		abort();
@@ -547,7 +574,7 @@ int fake_kernel_send_event(struct fake_kernel *k, uint32_t type,
 	if (about) {
 		nla_put(msg, VSS_A_SNAP_ID, VSS_ID_LEN, about->id);
 		nla_put(msg, VSS_A_SET_ID, VSS_ID_LEN, about->set_id);
-		put_device(msg, VSS_A_ORIGIN, about->origin_major, about->origin_minor,
+		fake_put_device(msg, VSS_A_ORIGIN, about->origin_major, about->origin_minor,
 			   about->origin_name);
 	}
 	if (error || reason) {
@@ -559,7 +586,34 @@ int fake_kernel_send_event(struct fake_kernel *k, uint32_t type,
 		nla_put_u64(msg, VSS_A_STORAGE_USED, about ? about->storage_used : 0);
 		nla_put_u64(msg, VSS_A_STORAGE_LIMIT, about ? about->storage_limit : 0);
 	}
-	send_msg(k->event_fd, msg);
+	fake_send_msg(k->event_fd, msg);
+	return 0;
+}
+
+int fake_kernel_send_cbt_event(struct fake_kernel *k, uint32_t type,
+			       const struct fake_cbt *t, const char *reason)
+{
+	struct nl_msg *msg;
+	struct nlattr *nest;
+	char name[32];
+
+	if (k->event_fd < 0)
+		return 0;
+	msg = nlmsg_alloc();
+	if (!msg || !genlmsg_put(msg, 0, 0, FAKE_FAMILY_ID, 0, 0, VSS_CMD_EVENT, 1))
+		abort();
+	nla_put_u32(msg, VSS_A_EVENT, type);
+	nest = nla_nest_start(msg, VSS_A_CBT);
+	snprintf(name, sizeof(name), "fake%u", t->minor);
+	fake_put_device(msg, VSS_A_DEVICE, t->major, t->minor, name);
+	nla_put(msg, VSS_A_CBT_GENERATION, VSS_ID_LEN, t->generation);
+	nla_put_u64(msg, VSS_A_CBT_SEQ, t->seq);
+	nla_put_u64(msg, VSS_A_CBT_OLDEST_SEQ, t->oldest_seq);
+	nla_put_u32(msg, VSS_A_CBT_BLOCK_SIZE, FAKE_CBT_BLOCK_SIZE);
+	nla_nest_end(msg, nest);
+	if (reason)
+		nla_put_string(msg, VSS_A_REASON, reason);
+	fake_send_msg(k->event_fd, msg);
 	return 0;
 }
 

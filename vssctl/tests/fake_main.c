@@ -10,6 +10,8 @@
  *   FAKE_VSS_BUSY=M:m       creating a set with that device gets EBUSY
  *   FAKE_VSS_PROTOCOL=N     the module claims protocol N
  *   FAKE_VSS_EVENTS=N       N events are waiting once subscribed
+ *   FAKE_VSS_CBT_EVENTS=1   and the three tracking events after them
+ *   FAKE_VSS_ROOT=DIR       the library reads /dev, /sys and /proc there
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,9 @@ int vss_open(struct vss_handle **out)
 		opts.busy_major = 0;
 	if (protocol)
 		opts.protocol = (uint32_t)strtoul(protocol, NULL, 10);
+	if (getenv("FAKE_VSS_ROOT"))
+		snprintf(fake_system_root, sizeof(fake_system_root), "%s",
+			 getenv("FAKE_VSS_ROOT"));
 	kernel = fake_kernel_start(&opts, &fd);
 	return vss_open_fd(fd, out);
 }
@@ -73,6 +78,16 @@ int vss_event_open_socket(struct vss_handle *h, int *fd_out)
 					       ENOSPC, "storage \"full\"", false);
 			break;
 		}
+	}
+	if (env_flag("FAKE_VSS_CBT_EVENTS")) {
+		struct fake_cbt t = { .used = true, .major = 254, .minor = 16, .seq = 7,
+				      .oldest_seq = 3 };
+
+		fake_make_id(t.generation, 0x9e, 1);
+		fake_kernel_send_cbt_event(kernel, VSS_EVENT_CBT_NEW_GENERATION, &t,
+					   "the device was resized");
+		fake_kernel_send_cbt_event(kernel, VSS_EVENT_CBT_STOPPED, &t, "untracked");
+		fake_kernel_send_cbt_event(kernel, VSS_EVENT_CBT_HISTORY_DROPPED, &t, NULL);
 	}
 	*fd_out = fd;
 	return 0;

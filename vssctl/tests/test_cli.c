@@ -27,6 +27,7 @@
 static char dev_a[PATH_MAX], dev_b[PATH_MAX], dev_c[PATH_MAX];
 static char store[PATH_MAX], exdev_store[PATH_MAX], state_file[PATH_MAX];
 static char env_state[PATH_MAX + 32], env_default_dir[PATH_MAX + 32];
+static char root[PATH_MAX / 2], env_root[PATH_MAX];
 static char default_dir[PATH_MAX];
 static bool have_devices = true;
 
@@ -59,6 +60,15 @@ static struct result run(const char *bin, const char *const *env, const char *a0
 	return r;
 }
 
+/* Runs a command whose outcome does not matter. */
+static void run_quiet(const char *bin, const char *const *env, const char *a0,
+		      const char *a1)
+{
+	struct result r = run(bin, env, a0, a1, NULL);
+
+	result_free(&r);
+}
+
 static void expect(struct result r, int code, const char *out_part, const char *err_part,
 		   const char *what)
 {
@@ -79,7 +89,7 @@ static void test_host_binary(const char *bin, const char *label)
 
 	r = run(bin, no_env, "version", NULL);
 	t_int_eq(r.code, 3, "version without the module exits 3");
-	t_ok(strstr(r.out, "vssctl 0.3") && strstr(r.out, "libvss 0.3") &&
+	t_ok(strstr(r.out, "vssctl 0.4") && strstr(r.out, "libvss 0.4") &&
 	     strstr(r.out, "(protocol 1)"), "version still prints the tool and library");
 	t_str_eq(r.err, "vssctl: the vss kernel module is not loaded (modprobe vss)\n",
 		 "version says the module is not loaded");
@@ -107,7 +117,7 @@ static void test_host_binary(const char *bin, const char *label)
 	expect(run(bin, no_env, "--frob", NULL), 2, NULL, "unknown option '--frob'",
 	       "unknown global option: exit 2");
 	expect(run(bin, no_env, "--help", NULL), 0, "vssctl create", NULL, "--help: exit 0");
-	expect(run(bin, no_env, "-V", NULL), 0, "vssctl 0.3", NULL, "-V: exit 0");
+	expect(run(bin, no_env, "-V", NULL), 0, "vssctl 0.4", NULL, "-V: exit 0");
 	expect(run(bin, no_env, "create", "--help", NULL), 0, "--storage-limit", NULL,
 	       "create --help");
 	expect(run(bin, no_env, "create", NULL), 2, NULL, "create: no device given",
@@ -143,7 +153,83 @@ static void test_host_binary(const char *bin, const char *label)
 	       "invalid timeout", "monitor timeout 0: exit 2");
 	expect(run(bin, no_env, "monitor", "--count", "-1", NULL), 2, NULL,
 	       "invalid count", "monitor negative count: exit 2");
+	expect(run(bin, no_env, "cbt", "info", NULL), 3, NULL, "not loaded",
+	       "cbt info: exit 3");
+	expect(run(bin, no_env, "cbt", NULL), 2, NULL, "say what to do", "cbt alone: exit 2");
+	expect(run(bin, no_env, "cbt", "mark-dirty", "vdb", "0", "0", NULL), 2, NULL,
+	       "the length must not be zero", "mark-dirty zero length: exit 2");
+	expect(run(bin, no_env, "cbt", "changes", "vdb", "--from", "3f2a:1", NULL), 2, NULL,
+	       "invalid point '3f2a:1'", "changes from a bad point: exit 2");
+	expect(run(bin, no_env, "track", NULL), 2, NULL, "no device given",
+	       "track without device: exit 2");
+	expect(run(bin, no_env, "--help", NULL), 0, "vssctl cbt restore", NULL,
+	       "--help lists the tracking commands");
+	expect(run(bin, no_env, "--help", NULL), 0, "9 full backup required, 10 already tracked",
+	       NULL, "--help lists the new exit codes");
 	t_diag("(%s done)", label);
+}
+
+static void put_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	if (!f)
+		abort();
+	fputs(text, f);
+	fclose(f);
+}
+
+static void make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+	size_t i;
+
+	snprintf(buf, sizeof(buf), "%s", path);
+	for (i = 1; buf[i]; i++) {
+		if (buf[i] != '/')
+			continue;
+		buf[i] = '\0';
+		mkdir(buf, 0755);
+		buf[i] = '/';
+	}
+	mkdir(buf, 0755);
+}
+
+/*
+ * What the library reads of /proc and /sys, for the simulated disks
+ * fake1..fake3 (TEST_MAJOR:1..3): the module's boot id, and the kernel
+ * name of each device number.
+ */
+static void setup_root(const char *dir)
+{
+	char path[PATH_MAX], target[PATH_MAX], text[64];
+	unsigned int minor;
+
+	snprintf(root, sizeof(root), "%s/root", dir);
+	snprintf(env_root, sizeof(env_root), "FAKE_VSS_ROOT=%s", root);
+	snprintf(path, sizeof(path), "%s/proc/sys/kernel/random", root);
+	make_dirs(path);
+	snprintf(path, sizeof(path), "%s/proc/sys/kernel/random/boot_id", root);
+	put_file(path, FAKE_BOOT_ID "\n");
+	snprintf(path, sizeof(path), "%s/sys/dev/block", root);
+	make_dirs(path);
+	snprintf(path, sizeof(path), "%s/sys/class/block", root);
+	make_dirs(path);
+	for (minor = 1; minor <= 3; minor++) {
+		snprintf(path, sizeof(path), "%s/sys/devices/virtual/block/fake%u", root, minor);
+		make_dirs(path);
+		snprintf(path, sizeof(path), "%s/sys/devices/virtual/block/fake%u/dev", root,
+			 minor);
+		snprintf(text, sizeof(text), "%u:%u\n", TEST_MAJOR, minor);
+		put_file(path, text);
+		snprintf(target, sizeof(target), "../../devices/virtual/block/fake%u", minor);
+		snprintf(path, sizeof(path), "%s/sys/dev/block/%u:%u", root, TEST_MAJOR, minor);
+		if (symlink(target, path))
+			abort();
+		snprintf(path, sizeof(path), "%s/sys/class/block/fake%u", root, minor);
+		if (symlink(target, path))
+			abort();
+	}
 }
 
 static void setup(void)
@@ -165,6 +251,7 @@ static void setup(void)
 	snprintf(env_default_dir, sizeof(env_default_dir), "VSSCTL_STORAGE_DIR=%s", default_dir);
 	mkdir(store, 0700);
 	mkdir(exdev_store, 0700);
+	setup_root(dir);
 }
 
 static struct fake_state load_state(void)
@@ -391,6 +478,12 @@ static void test_unprivileged(const char *fake)
 		{ "delete", "--all", NULL },
 		{ "delete", "00000000-0000-0000-0000-000000000001", NULL },
 		{ "delete", "--oldest", "/dev/null", NULL },
+		{ "track", "/dev/null", NULL },
+		{ "untrack", "/dev/null", NULL },
+		{ "cbt", "changes", "/dev/null", "--from", "3f2a", NULL },
+		{ "cbt", "mark-dirty", "/dev/null", "0", "1", NULL },
+		{ "cbt", "save", "--all", NULL },
+		{ "cbt", "restore", "/nonexistent.cbt", NULL },
 	};
 	size_t i;
 
@@ -422,6 +515,394 @@ static void test_unprivileged(const char *fake)
 		t_ok(r.code == 0 || r.code == T_RUN_CANNOT_DROP, "unprivileged list works");
 		result_free(&r);
 	}
+}
+
+static const char *json_str(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+
+	return obj && json_object_object_get_ex(obj, key, &v) && v ?
+	       json_object_get_string(v) : NULL;
+}
+
+static long long json_int(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+
+	return obj && json_object_object_get_ex(obj, key, &v) && v ?
+	       (long long)json_object_get_int64(v) : -1;
+}
+
+/* The id of the newest snapshot of TEST_MAJOR:@minor in the state. */
+static void newest_snapshot(unsigned int minor, char *id)
+{
+	struct fake_state st = load_state();
+	uint32_t i, best = UINT32_MAX;
+
+	for (i = 0; i < st.count; i++)
+		if (st.snaps[i].origin_minor == minor &&
+		    (best == UINT32_MAX || st.snaps[i].index > st.snaps[best].index))
+			best = i;
+	id[0] = '\0';
+	if (best != UINT32_MAX)
+		id_text(st.snaps[best].id, id, 36);
+}
+
+static void fake_write(unsigned int minor, uint64_t offset, uint64_t length)
+{
+	struct fake_state st = load_state();
+
+	fake_cbt_write(&st, TEST_MAJOR, minor, offset, length);
+	fake_state_save(state_file, &st);
+}
+
+static bool is_mode(const char *path, mode_t type, mode_t mode)
+{
+	struct stat sb;
+
+	return stat(path, &sb) == 0 && (sb.st_mode & S_IFMT) == type &&
+	       (sb.st_mode & 0777) == mode;
+}
+
+static void test_fake_track(const char *fake)
+{
+	const char *const env[] = { env_state, env_root, NULL };
+	struct json_object *obj, *v;
+	char expected[2 * PATH_MAX];
+	struct result r;
+
+	/* Earlier tests' snapshots started tracking: start from nothing. */
+	run_quiet(fake, env, "untrack", dev_a);
+	run_quiet(fake, env, "untrack", dev_b);
+	run_quiet(fake, env, "untrack", dev_c);
+	expect(run(fake, env, "--json", "cbt", "info", NULL), 0, "[]", NULL,
+	       "cbt info of nothing tracked: []");
+	expect(run(fake, env, "cbt", "info", NULL), 0, "", "", "... and no table");
+
+	snprintf(expected, sizeof(expected), "tracking %s: generation ", dev_a);
+	expect(run(fake, env, "track", dev_a, NULL), 0, expected, NULL, "track a device");
+	snprintf(expected, sizeof(expected),
+		 "vssctl: %s: device is already tracked (EALREADY)\n", dev_a);
+	expect(run(fake, env, "track", dev_a, NULL), 10, NULL, expected,
+	       "tracked twice: exit 10");
+	r = run(fake, env, "--json", "track", dev_b, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_int(obj, "seq") == 0 &&
+	     json_int(obj, "block_size") == FAKE_CBT_BLOCK_SIZE &&
+	     json_int(obj, "size") == FAKE_CBT_SIZE && json_int(obj, "oldest_seq") == 0 &&
+	     json_str(obj, "generation") && strlen(json_str(obj, "generation")) == 36 &&
+	     json_str(obj, "point") && strstr(json_str(obj, "point"), ":0") &&
+	     json_str(obj, "started") && json_object_object_get_ex(obj, "device", &v) &&
+	     !strcmp(json_str(v, "name"), "fake2"),
+	     "track --json: the tracking state");
+	json_object_put(obj);
+	result_free(&r);
+
+	expect(run(fake, env, "cbt", "info", dev_a, NULL), 0,
+	       "block size:     4KiB\nsequence:       0 (current interval; newest point ", NULL,
+	       "cbt info of one device");
+	r = run(fake, env, "cbt", "info", NULL);
+	t_ok(r.code == 0 && strstr(r.out, "DEVICE ") && strstr(r.out, "GENERATION") &&
+	     strstr(r.out, "/dev/fake1 ") && strstr(r.out, "/dev/fake2 "),
+	     "cbt info of all: a table of both");
+	result_free(&r);
+	r = run(fake, env, "cbt", "info", "--json", NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_object_is_type(obj, json_type_array) &&
+	     json_object_array_length(obj) == 2, "cbt info --json of all: an array of two");
+	json_object_put(obj);
+	result_free(&r);
+
+	snprintf(expected, sizeof(expected), "stopped tracking %s", dev_b);
+	expect(run(fake, env, "untrack", dev_b, NULL), 0, expected, NULL, "untrack");
+	snprintf(expected, sizeof(expected), "vssctl: %s: device is not tracked\n", dev_b);
+	expect(run(fake, env, "untrack", dev_b, NULL), 5, NULL, expected,
+	       "untrack twice: exit 5, not tracked");
+	expect(run(fake, env, "cbt", "info", dev_b, NULL), 5, NULL, "not tracked",
+	       "cbt info of an untracked device: exit 5");
+	expect(run(fake, env, "track", "/dev/null", NULL), 2, NULL,
+	       "vssctl: /dev/null: not a block device\n", "track a character device: exit 2");
+	expect(run(fake, env, "track", "/nonexistent/vdx", NULL), 5, NULL,
+	       "vssctl: /nonexistent/vdx: no such device\n", "track a missing device: exit 5");
+	expect(run(fake, env, "cbt", "info", "/dev/null", NULL), 2, NULL,
+	       "not a block device", "cbt info of a character device: exit 2");
+	expect(run(fake, env, "track", NULL), 2, NULL, "no device given", "track nothing: exit 2");
+	expect(run(fake, env, "track", dev_a, dev_b, NULL), 2, NULL, "unexpected argument",
+	       "track two devices: exit 2");
+}
+
+static void test_fake_changes(const char *fake)
+{
+	const char *const env[] = { env_state, env_root, NULL };
+	char snap1[VSS_ID_STRLEN], snap2[VSS_ID_STRLEN], other[VSS_ID_STRLEN];
+	char point1[VSS_CBT_POINT_STRLEN], expected[3 * PATH_MAX];
+	struct json_object *obj, *v;
+	struct fake_state st;
+	struct result r;
+
+	expect(run(fake, env, "create", "--storage", store, "--storage-limit", "1M", dev_a,
+		   NULL), 0, NULL, NULL, "a snapshot of the tracked device");
+	newest_snapshot(1, snap1);
+	r = run(fake, env, "--json", "show", snap1, NULL);
+	obj = json_tokener_parse(r.out);
+	snprintf(point1, sizeof(point1), "%s", json_str(obj, "cbt_point") ?
+		 json_str(obj, "cbt_point") : "");
+	t_ok(r.code == 0 && strlen(point1) == 38 && !strcmp(point1 + 36, ":1"),
+	     "show --json: the snapshot's point GENERATION:1");
+	json_object_put(obj);
+	result_free(&r);
+	snprintf(expected, sizeof(expected), "cbt point:      %s\n", point1);
+	expect(run(fake, env, "show", snap1, NULL), 0, expected, NULL, "show: the point");
+
+	fake_write(1, 0, 13 * FAKE_CBT_BLOCK_SIZE);
+	r = run(fake, env, "cbt", "changes", dev_a, "--from", snap1, NULL);
+	snprintf(expected, sizeof(expected),
+		 "OFFSET                LENGTH\n0                     53248\n"
+		 "1 extent, 53248 bytes (52KiB) changed from %s to now; block size 4KiB\n",
+		 point1);
+	t_ok(r.code == 0 && !strcmp(r.out, expected),
+	     "cbt changes --from SNAP: the extents, merged, and totals");
+	if (r.code || strcmp(r.out, expected))
+		t_diag("got: %s / %s", r.out, r.err);
+	result_free(&r);
+
+	r = run(fake, env, "--json", "cbt", "changes", dev_a, "--from", point1, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_object_object_get_ex(obj, "device", &v) &&
+	     json_int(v, "minor") == 1 && json_str(obj, "generation") &&
+	     !strncmp(json_str(obj, "generation"), point1, 36) &&
+	     json_int(obj, "block_size") == FAKE_CBT_BLOCK_SIZE &&
+	     !strcmp(json_str(obj, "from"), point1) &&
+	     json_object_object_get_ex(obj, "to", &v) && !v &&
+	     json_object_object_get_ex(obj, "extents", &v) &&
+	     json_object_array_length(v) == 1 &&
+	     json_int(json_object_array_get_idx(v, 0), "offset") == 0 &&
+	     json_int(json_object_array_get_idx(v, 0), "length") == 53248 &&
+	     json_int(obj, "extent_count") == 1 && json_int(obj, "total_bytes") == 53248,
+	     "cbt changes --json --from POINT: the documented object");
+	json_object_put(obj);
+	result_free(&r);
+
+	expect(run(fake, env, "create", "--storage", store, "--storage-limit", "1M", dev_a,
+		   NULL), 0, NULL, NULL, "a second snapshot");
+	newest_snapshot(1, snap2);
+	fake_write(1, 100 * FAKE_CBT_BLOCK_SIZE, 1);
+	r = run(fake, env, "--json", "--pretty", "cbt", "changes", dev_a, "--from", snap1,
+		"--to", snap2, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && strchr(r.out, '\n') != strrchr(r.out, '\n') &&
+	     json_str(obj, "to") && json_int(obj, "extent_count") == 1 &&
+	     json_int(obj, "total_bytes") == 53248,
+	     "cbt changes --pretty --from SNAP --to SNAP: indented, valid, only up to TO");
+	json_object_put(obj);
+	result_free(&r);
+	r = run(fake, env, "--json", "--pretty", "cbt", "changes", dev_a, "--from", snap2, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_int(obj, "extent_count") == 1 &&
+	     json_object_object_get_ex(obj, "extents", &v) &&
+	     json_int(json_object_array_get_idx(v, 0), "offset") == 100 * FAKE_CBT_BLOCK_SIZE,
+	     "changes since the second snapshot: the later write only");
+	json_object_put(obj);
+	result_free(&r);
+	r = run(fake, env, "--json", "--pretty", "cbt", "changes", dev_a, "--from", snap2,
+		"--to", snap2, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_int(obj, "extent_count") == 0 &&
+	     json_object_object_get_ex(obj, "extents", &v) && json_object_array_length(v) == 0,
+	     "no changes: an empty list, still valid JSON");
+	json_object_put(obj);
+	result_free(&r);
+
+	expect(run(fake, env, "create", "--storage", store, "--storage-limit", "1M", dev_c,
+		   NULL), 0, NULL, NULL, "a snapshot of another device");
+	newest_snapshot(3, other);
+	snprintf(expected, sizeof(expected), "snapshot %s is of /dev/fake3 (240:3), not of "
+		 "%s (240:1)", other, dev_a);
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from", other, NULL), 2, NULL, expected,
+	       "a snapshot of another device: exit 2, naming both");
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from", "xyz:1", NULL), 2, NULL,
+	       "invalid point 'xyz:1' for --from", "a bad point: exit 2");
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from", snap1, "--to", "zz", NULL), 2,
+	       NULL, "'zz' for --to is neither a snapshot id nor a point",
+	       "neither id nor point: exit 2");
+	expect(run(fake, env, "cbt", "changes", dev_a, NULL), 2, NULL, "--from SNAP|POINT",
+	       "no --from: exit 2");
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from", "ffff", NULL), 5, NULL,
+	       "vssctl: ffff: no such snapshot", "an unknown snapshot: exit 5");
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from",
+		   "00000000-0000-4000-8000-000000000000:1", NULL), 9, NULL,
+	       "is of another generation than the device's", "another generation: exit 9");
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from",
+		   "00000000-0000-4000-8000-000000000000:1", NULL), 9, NULL,
+	       "take a full backup", "... saying to take a full backup");
+	st = load_state();
+	fake_cbt_find(&st, TEST_MAJOR, 1)->oldest_seq = 2;
+	fake_state_save(state_file, &st);
+	snprintf(expected, sizeof(expected), "the map reaches back to point %.36s:2 only, not "
+		 "to %s: take a full backup", point1, point1);
+	expect(run(fake, env, "cbt", "changes", dev_a, "--from", snap1, NULL), 9, NULL, expected,
+	       "older than the map: exit 9");
+	st = load_state();
+	fake_cbt_find(&st, TEST_MAJOR, 1)->oldest_seq = 0;
+	fake_state_save(state_file, &st);
+	snprintf(expected, sizeof(expected), "vssctl: %s: device is not tracked", dev_b);
+	expect(run(fake, env, "cbt", "changes", dev_b, "--from", point1, NULL), 5, NULL,
+	       expected, "an untracked device: exit 5");
+
+	snprintf(expected, sizeof(expected), "marked 4KiB at offset 1MiB of %s as changed",
+		 dev_a);
+	expect(run(fake, env, "cbt", "mark-dirty", dev_a, "1M", "4K", NULL), 0, expected, NULL,
+	       "mark-dirty");
+	st = load_state();
+	t_ok(st.last_mark_offset == 1 << 20 && st.last_mark_length == 4096,
+	     "... the range reached the module");
+	expect(run(fake, env, "--json", "cbt", "mark-dirty", dev_a, "0", "1", NULL), 0,
+	       "\"offset\":0,\"length\":1", NULL, "mark-dirty --json");
+	expect(run(fake, env, "cbt", "mark-dirty", dev_a, "0", "0", NULL), 2, NULL,
+	       "the length must not be zero", "zero length: exit 2");
+	expect(run(fake, env, "cbt", "mark-dirty", dev_a, "1.5G", "4K", NULL), 2, NULL,
+	       "invalid offset '1.5G'", "a fractional offset: exit 2");
+	expect(run(fake, env, "cbt", "mark-dirty", dev_a, "0", "4KB", NULL), 2, NULL,
+	       "invalid length '4KB'", "a decimal unit: exit 2");
+	expect(run(fake, env, "cbt", "mark-dirty", dev_a, "0", NULL), 2, NULL,
+	       "give DEV, OFFSET and LENGTH", "too few arguments: exit 2");
+	snprintf(expected, sizeof(expected),
+		 "vssctl: %s: range past the end of the device (ERANGE)\n", dev_a);
+	expect(run(fake, env, "cbt", "mark-dirty", dev_a, "0", "1G", NULL), 2, NULL, expected,
+	       "past the end: exit 2, the module's words");
+	expect(run(fake, env, "cbt", "mark-dirty", "/dev/null", "0", "1", NULL), 2, NULL,
+	       "vssctl: /dev/null: not a block device", "mark-dirty a character device");
+}
+
+static void test_fake_save_restore(const char *fake)
+{
+	const char *const env[] = { env_state, env_root, NULL };
+	char dir[PATH_MAX], file[PATH_MAX * 2], file2[PATH_MAX * 2], bad[PATH_MAX * 2];
+	char snap1[VSS_ID_STRLEN], expected[4 * PATH_MAX];
+	struct json_object *obj, *v, *entry;
+	struct result r;
+
+	snprintf(dir, sizeof(dir), "%s/cbt-state/maps", t_tmpdir());
+	snprintf(file, sizeof(file), "%s/fake1.cbt", dir);
+	snprintf(file2, sizeof(file2), "%s/fake2.cbt", dir);
+	newest_snapshot(1, snap1);
+	snprintf(expected, sizeof(expected), "vssctl: %s: the device has snapshots (EBUSY)\n",
+		 dev_a);
+	expect(run(fake, env, "cbt", "save", "--dir", dir, dev_a, NULL), 6, NULL, expected,
+	       "save a device with snapshots: exit 6");
+	expect(run(fake, env, "cbt", "save", "--dir", dir, dev_b, NULL), 5, NULL,
+	       "device is not tracked", "save an untracked device: exit 5");
+	t_ok(access(file, F_OK) != 0, "... nothing saved");
+	run_quiet(fake, env, "delete", "--all");
+	r = run(fake, env, "delete", "--all", "--force", NULL);
+	result_free(&r);
+	/* Its snapshot made the third device tracked: not wanted below. */
+	run_quiet(fake, env, "untrack", dev_c);
+
+	snprintf(expected, sizeof(expected), "saved %s to %s\n", dev_a, file);
+	expect(run(fake, env, "cbt", "save", "--dir", dir, dev_a, NULL), 0, expected, NULL,
+	       "save a device");
+	t_ok(is_mode(dir, S_IFDIR, 0700) && is_mode(file, S_IFREG, 0600),
+	     "the directory is made 0700, the file is 0600");
+	expect(run(fake, env, "cbt", "info", dev_a, NULL), 5, NULL, "not tracked",
+	       "... and tracking ended");
+	snprintf(expected, sizeof(expected), "%s: /dev/fake1: continued at point ", file);
+	expect(run(fake, env, "cbt", "restore", "--dir", dir, NULL), 0, expected, NULL,
+	       "restore every map of the directory");
+	t_ok(access(file, F_OK) != 0, "... the used file is gone");
+	expect(run(fake, env, "--json", "cbt", "changes", dev_a, "--from", snap1, NULL), 5,
+	       NULL, "no such snapshot", "(the snapshots are gone)");
+
+	expect(run(fake, env, "track", dev_b, NULL), 0, NULL, NULL, "track a second device");
+	r = run(fake, env, "--json", "cbt", "save", "--all", "--dir", dir, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_object_object_get_ex(obj, "saved", &v) &&
+	     json_object_array_length(v) == 2 && json_object_object_get_ex(obj, "failed", &v) &&
+	     json_object_array_length(v) == 0 && access(file, F_OK) == 0 &&
+	     access(file2, F_OK) == 0, "save --all --json: both saved, a file each");
+	json_object_put(obj);
+	result_free(&r);
+
+	fake_write(2, 0, 1);
+	r = run(fake, env, "--json", "cbt", "restore", "--dir", dir, NULL);
+	obj = json_tokener_parse(r.out);
+	v = NULL;
+	json_object_object_get_ex(obj, "restored", &v);
+	entry = v && json_object_array_length(v) == 2 ? json_object_array_get_idx(v, 1) : NULL;
+	t_ok(r.code == 0 && entry && !strcmp(json_str(json_object_array_get_idx(v, 0), "verdict"),
+					      "continued") &&
+	     !strcmp(json_str(entry, "verdict"), "new-generation") &&
+	     strstr(json_str(entry, "reason"), "written 1 times") &&
+	     json_str(entry, "saved_point") && json_str(entry, "point") &&
+	     strcmp(json_str(entry, "saved_point"), json_str(entry, "point")),
+	     "restore --json: one continued, one new generation with its reason");
+	json_object_put(obj);
+	result_free(&r);
+
+	expect(run(fake, env, "cbt", "save", "--dir", dir, dev_b, NULL), 0, NULL, NULL,
+	       "save the second device again");
+	fake_write(2, 0, 1);
+	snprintf(expected, sizeof(expected), "%s: /dev/fake2: new generation ", file2);
+	r = run(fake, env, "cbt", "restore", file2, NULL);
+	t_ok(r.code == 0 && strstr(r.out, expected) &&
+	     strstr(r.out, "is lost): the device was written 1 times"),
+	     "restore FILE: a new generation is said, with the reason");
+	result_free(&r);
+
+	snprintf(bad, sizeof(bad), "%s/bad.cbt", dir);
+	put_file(bad, "this is not a state file, but it is long enough to be read as one\n");
+	snprintf(expected, sizeof(expected),
+		 "vssctl: %s: not a valid changed-block state file: truncated: no end record", bad);
+	expect(run(fake, env, "cbt", "restore", bad, NULL), 1, NULL, expected,
+	       "a corrupt file: exit 1, named, and why");
+	t_ok(access(bad, F_OK) == 0, "... it stays");
+	unlink(bad);
+	expect(run(fake, env, "cbt", "restore", "--dir", dir, "x.cbt", NULL), 2, NULL,
+	       "give either FILE... or --dir", "--dir with files: exit 2");
+	expect(run(fake, env, "cbt", "restore", "--device", dev_a, NULL), 2, NULL,
+	       "--device takes exactly one FILE", "--device without a file: exit 2");
+	expect(run(fake, env, "cbt", "save", "--dir", dir, NULL), 2, NULL,
+	       "say what to save", "save of nothing: exit 2");
+	expect(run(fake, env, "cbt", "save", "--all", dev_a, NULL), 2, NULL,
+	       "give either DEV... or --all", "save of DEV and --all: exit 2");
+	snprintf(dir, sizeof(dir), "%s/cbt-state/never-made", t_tmpdir());
+	expect(run(fake, env, "cbt", "restore", "--dir", dir, NULL), 0, "", "",
+	       "restore from a missing directory: nothing to do");
+	expect(run(fake, env, "cbt", NULL), 2, NULL, "say what to do: info, changes",
+	       "cbt without a subcommand: exit 2");
+	expect(run(fake, env, "cbt", "frob", NULL), 2, NULL, "unknown subcommand 'frob'",
+	       "an unknown subcommand: exit 2");
+	expect(run(fake, env, "cbt", "--help", NULL), 0, "vssctl cbt changes", NULL,
+	       "cbt --help");
+	expect(run(fake, env, "cbt", "save", "--help", NULL), 0, "/var/lib/vss/cbt", NULL,
+	       "cbt save --help names the default directory");
+}
+
+static void test_fake_cbt_monitor(const char *fake)
+{
+	const char *const env[] = { env_state, "FAKE_VSS_CBT_EVENTS=1", NULL };
+	struct json_object *obj, *v;
+	struct result r;
+
+	r = run(fake, env, "monitor", "--count", "3", NULL);
+	t_ok(r.code == 0 &&
+	     strstr(r.out, " cbt-new-generation device=/dev/fake16(254:16) generation=9e") &&
+	     strstr(r.out, " seq=7 oldest=3 block=4KiB reason=\"the device was resized\"\n") &&
+	     strstr(r.out, " cbt-stopped device=") && strstr(r.out, "reason=\"untracked\"") &&
+	     strstr(r.out, " cbt-history-dropped device="),
+	     "monitor prints the tracking events with their fields");
+	if (r.code)
+		t_diag("%s / %s", r.out, r.err);
+	result_free(&r);
+	r = run(fake, env, "--json", "monitor", "--count", "1", NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && !strcmp(json_str(obj, "event"), "cbt-new-generation") &&
+	     json_object_object_get_ex(obj, "cbt", &v) && json_int(v, "seq") == 7 &&
+	     json_int(v, "oldest_seq") == 3 && !strcmp(json_str(obj, "reason"),
+							"the device was resized"),
+	     "monitor --json: the tracking state under \"cbt\"");
+	json_object_put(obj);
+	result_free(&r);
 }
 
 static void test_fake_monitor_signal(const char *fake)
@@ -467,6 +948,10 @@ int main(void)
 		test_fake_default_storage_refused(fake);
 		test_fake_delete(fake);
 		test_fake_monitor(fake);
+		test_fake_track(fake);
+		test_fake_changes(fake);
+		test_fake_save_restore(fake);
+		test_fake_cbt_monitor(fake);
 		test_fake_monitor_signal(fake);
 		test_unprivileged(fake);
 	}

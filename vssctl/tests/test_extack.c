@@ -272,6 +272,29 @@ static void test_parse_snapshot(void)
 	t_ok(info.state == VSS_STATE_FAILED && info.error == ENOSPC &&
 	     !strcmp(info.reason, "storage full"), "failure fields");
 	t_str_eq(info.storage_path, "", "absent storage path reads as empty");
+	t_ok(!info.has_cbt_point, "no tracking point when the module gives none");
+	vss_snapshot_info_clear(&info);
+	nlmsg_free(msg);
+
+	msg = nlmsg_alloc();
+	nest = nla_nest_start(msg, VSS_A_SNAPSHOT);
+	nla_put(msg, VSS_A_SNAP_ID, VSS_ID_LEN, id);
+	nla_put(msg, VSS_A_CBT_GENERATION, VSS_ID_LEN, id);
+	nla_put_u64(msg, VSS_A_CBT_SEQ, 5);
+	nla_nest_end(msg, nest);
+	t_int_eq(vss_parse_snapshot(nest, &info), 0, "snapshot with a point parses");
+	t_ok(info.has_cbt_point && info.cbt_point.seq == 5 &&
+	     info.cbt_point.generation.bytes[15] == 0x42, "... the point read");
+	vss_snapshot_info_clear(&info);
+	nlmsg_free(msg);
+
+	msg = nlmsg_alloc();
+	nest = nla_nest_start(msg, VSS_A_SNAPSHOT);
+	nla_put(msg, VSS_A_SNAP_ID, VSS_ID_LEN, id);
+	nla_put_u64(msg, VSS_A_CBT_SEQ, 5);
+	nla_nest_end(msg, nest);
+	t_int_eq(vss_parse_snapshot(nest, &info), 0, "a sequence without generation ...");
+	t_ok(!info.has_cbt_point, "... is no point");
 	vss_snapshot_info_clear(&info);
 	nlmsg_free(msg);
 
@@ -306,7 +329,7 @@ static void test_parse_event(void)
 	struct nl_msg *msg = nlmsg_alloc();
 	struct vss_event_info ev;
 	uint8_t id[VSS_ID_LEN];
-	struct nlattr *dev;
+	struct nlattr *dev, *nest;
 
 	memset(id, 0x11, sizeof(id));
 	genlmsg_put(msg, 0, 0, 0x1d, 0, 0, VSS_CMD_EVENT, 1);
@@ -324,6 +347,37 @@ static void test_parse_event(void)
 		 VSS_EVENT_HAS_STORAGE, "present fields");
 	t_ok(ev.storage_used == 900 && ev.storage_limit == 1000 && ev.origin.minor == 1,
 	     "storage and origin values");
+	nlmsg_free(msg);
+
+	msg = nlmsg_alloc();
+	genlmsg_put(msg, 0, 0, 0x1d, 0, 0, VSS_CMD_EVENT, 1);
+	nla_put_u32(msg, VSS_A_EVENT, VSS_EVENT_CBT_HISTORY_DROPPED);
+	nest = nla_nest_start(msg, VSS_A_CBT);
+	dev = nla_nest_start(msg, VSS_A_DEVICE);
+	nla_put_u32(msg, VSS_A_DEV_MAJOR, 8);
+	nla_put_u32(msg, VSS_A_DEV_MINOR, 16);
+	nla_put_string(msg, VSS_A_DEV_NAME, "sdb");
+	nla_nest_end(msg, dev);
+	nla_put(msg, VSS_A_CBT_GENERATION, VSS_ID_LEN, id);
+	nla_put_u64(msg, VSS_A_CBT_SEQ, 40);
+	nla_put_u64(msg, VSS_A_CBT_OLDEST_SEQ, 9);
+	nla_put_u32(msg, VSS_A_CBT_BLOCK_SIZE, 65536);
+	nla_nest_end(msg, nest);
+	t_int_eq(vss_parse_event(nlmsg_hdr(msg), &ev), 0, "tracking event parses");
+	t_ok(ev.present == VSS_EVENT_HAS_CBT && ev.cbt.device.minor == 16 &&
+	     !strcmp(ev.cbt.device.name, "sdb") && ev.cbt.generation.bytes[0] == 0x11 &&
+	     ev.cbt.seq == 40 && ev.cbt.oldest_seq == 9 && ev.cbt.block_size == 65536,
+	     "... its tracking state");
+	nlmsg_free(msg);
+
+	msg = nlmsg_alloc();
+	genlmsg_put(msg, 0, 0, 0x1d, 0, 0, VSS_CMD_EVENT, 1);
+	nla_put_u32(msg, VSS_A_EVENT, VSS_EVENT_CBT_STOPPED);
+	nest = nla_nest_start(msg, VSS_A_CBT);
+	nla_put_u64(msg, VSS_A_CBT_SEQ, 40);
+	nla_nest_end(msg, nest);
+	t_int_eq(vss_parse_event(nlmsg_hdr(msg), &ev), -EPROTO,
+		 "a tracking state without device and generation is refused");
 	nlmsg_free(msg);
 
 	msg = nlmsg_alloc();

@@ -83,19 +83,21 @@ static void test_json_snapshot(void)
 	static const char *const keys[] = {
 		"id", "set_id", "origin", "image", "index", "created_ns", "created",
 		"state", "errno", "error", "reason", "chunk_size", "label", "storage",
-		"hold_us", "open_count",
+		"hold_us", "open_count", "cbt_point",
 	};
 	static const enum json_type active_types[] = {
 		json_type_string, json_type_string, json_type_object, json_type_object,
 		json_type_int, json_type_int, json_type_string, json_type_string,
 		json_type_int, json_type_null, json_type_null, json_type_int,
 		json_type_null, json_type_object, json_type_int, json_type_int,
+		json_type_string,
 	};
 	static const enum json_type failed_types[] = {
 		json_type_string, json_type_string, json_type_object, json_type_object,
 		json_type_int, json_type_int, json_type_string, json_type_string,
 		json_type_int, json_type_string, json_type_string, json_type_int,
 		json_type_string, json_type_object, json_type_int, json_type_int,
+		json_type_null,
 	};
 	static const char *const device_keys[] = { "major", "minor", "name", "path" };
 	static const enum json_type device_types[] = {
@@ -110,8 +112,13 @@ static void test_json_snapshot(void)
 
 	make_snapshot(&s, "3f2a1b2c-4d5e-4f60-8172-8394a5b6c7d8",
 		      "9c1d0e2f-0000-4000-8000-000000000001", 16, false);
+	s.has_cbt_point = true;
+	vss_id_parse("9e000000-0000-4000-8000-0000000000aa", &s.cbt_point.generation);
+	s.cbt_point.seq = 12;
 	obj = vssctl_json_snapshot(&s);
-	check_shape(obj, "active snapshot", keys, active_types, 16);
+	check_shape(obj, "active snapshot", keys, active_types, 17);
+	t_str_eq(get_string(obj, "cbt_point"), "9e000000-0000-4000-8000-0000000000aa:12",
+		 "cbt_point is GENERATION:SEQ");
 	t_str_eq(get_string(obj, "id"), "3f2a1b2c-4d5e-4f60-8172-8394a5b6c7d8",
 		 "id is the full canonical id");
 	t_str_eq(get_string(obj, "created"), "2023-11-14T22:13:20.123456789Z",
@@ -134,7 +141,7 @@ static void test_json_snapshot(void)
 	snprintf(s.label, sizeof(s.label), "nightly");
 	s.image.name[0] = '\0';
 	obj = vssctl_json_snapshot(&s);
-	check_shape(obj, "failed snapshot", keys, failed_types, 16);
+	check_shape(obj, "failed snapshot", keys, failed_types, 17);
 	t_str_eq(get_string(obj, "error"), "ENOSPC", "error name");
 	t_str_eq(get_string(obj, "reason"), "storage full", "reason");
 	json_object_object_get_ex(obj, "image", &sub);
@@ -153,17 +160,19 @@ static void test_json_event(void)
 {
 	static const char *const keys[] = {
 		"event", "type", "time_ns", "time", "id", "set_id", "origin", "errno",
-		"error", "reason", "storage_used", "storage_limit",
+		"error", "reason", "storage_used", "storage_limit", "cbt",
 	};
 	static const enum json_type failed_types[] = {
 		json_type_string, json_type_int, json_type_int, json_type_string,
 		json_type_string, json_type_string, json_type_object, json_type_int,
 		json_type_string, json_type_string, json_type_null, json_type_null,
+		json_type_null,
 	};
 	static const enum json_type storage_types[] = {
 		json_type_string, json_type_int, json_type_int, json_type_string,
 		json_type_null, json_type_string, json_type_null, json_type_int,
 		json_type_null, json_type_null, json_type_int, json_type_int,
+		json_type_null,
 	};
 	struct vss_event_info ev = {
 		.type = VSS_EVENT_SNAPSHOT_FAILED, .received_ns = TEST_NS,
@@ -176,13 +185,14 @@ static void test_json_event(void)
 	char line[512];
 
 	obj = vssctl_json_event(&ev);
-	check_shape(obj, "failure event", keys, failed_types, 12);
+	check_shape(obj, "failure event", keys, failed_types, 13);
 	t_str_eq(get_string(obj, "event"), "snapshot-failed", "event name");
 	t_str_eq(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
 					       JSON_C_TO_STRING_NOSLASHESCAPE) ?
 		 strstr(json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN),
 			"\"reason\"") : NULL,
-		 "\"reason\":\"storage \\\"full\\\"\",\"storage_used\":null,\"storage_limit\":null}",
+		 "\"reason\":\"storage \\\"full\\\"\",\"storage_used\":null,\"storage_limit\":null,"
+		 "\"cbt\":null}",
 		 "quotes in JSON strings escaped, absent values null");
 	json_object_put(obj);
 
@@ -199,7 +209,7 @@ static void test_json_event(void)
 		.storage_used = 7 * (UINT64_C(1) << 27), .storage_limit = UINT64_C(1) << 30,
 	};
 	obj = vssctl_json_event(&ev);
-	check_shape(obj, "storage event", keys, storage_types, 12);
+	check_shape(obj, "storage event", keys, storage_types, 13);
 	json_object_put(obj);
 	vssctl_format_event(&ev, line, sizeof(line));
 	t_str_eq(line, "2023-11-14T22:13:20.123+00:00 storage-low "
@@ -286,7 +296,8 @@ static void test_messages_and_codes(void)
 		{ -E2BIG, 1 }, { -LIBVSS_EPROTOCOL, 1 }, { -EINVAL, 2 }, { -ERANGE, 2 },
 		{ -ENOTBLK, 2 }, { -LIBVSS_ENOMODULE, 3 }, { -EPERM, 4 }, { -EACCES, 4 },
 		{ -ENOENT, 5 }, { -ENODEV, 5 }, { -EBUSY, 6 }, { -LIBVSS_EAMBIGUOUS, 7 },
-		{ -ENOSPC, 8 }, { -EXDEV, 8 }, { EBUSY, 6 },
+		{ -ENOSPC, 8 }, { -EXDEV, 8 }, { EBUSY, 6 }, { -LIBVSS_ECBT_STALE, 9 },
+		{ -LIBVSS_ECBT_TOO_OLD, 9 }, { -EALREADY, 10 }, { -EBADMSG, 1 },
 	};
 	struct vss_handle *h = calloc(1, sizeof(*h));
 	char *text;
@@ -339,6 +350,13 @@ static void test_messages_and_codes(void)
 	t_int_eq(code, 8, "... exit 8");
 	free(text);
 
+	vss_error_clear(h);
+	text = run_report(h, -EALREADY, "track", "/dev/vdb", NULL, &code);
+	t_str_eq(text, "vssctl: /dev/vdb: already tracked (EALREADY)\n",
+		 "EALREADY without a message: already tracked");
+	t_int_eq(code, 10, "... exit 10");
+	free(text);
+
 	text = run_report(h, -4095, "create", NULL, NULL, &code);
 	t_contains(text, "(errno 4095)", "unnamed errno shown by number");
 	free(text);
@@ -348,6 +366,93 @@ static void test_messages_and_codes(void)
 	t_str_eq(vss_errno_name(100000), NULL, "no name past the table");
 	t_str_eq(vss_strerror(-LIBVSS_EAMBIGUOUS), "ambiguous id prefix", "strerror ambiguous");
 	t_str_eq(vss_strerror(EBUSY), "Device or resource busy", "strerror falls back");
+}
+
+static void make_cbt(struct vss_cbt_info *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->device = (struct vss_device){ .major = 252, .minor = 16, .name = "vdb" };
+	vss_id_parse("9e000000-0000-4000-8000-0000000000aa", &c->generation);
+	c->seq = 12;
+	c->oldest_seq = 4;
+	c->block_size = 65536;
+	c->size = UINT64_C(16) << 40;
+	c->map_bytes = 3 << 20;
+	c->started_ns = TEST_NS;
+}
+
+static void test_cbt_output(void)
+{
+	static const char *const keys[] = {
+		"device", "generation", "block_size", "seq", "point", "oldest_seq",
+		"oldest_point", "size", "map_bytes", "started_ns", "started",
+	};
+	static const enum json_type types[] = {
+		json_type_object, json_type_string, json_type_int, json_type_int,
+		json_type_string, json_type_int, json_type_string, json_type_int,
+		json_type_int, json_type_int, json_type_string,
+	};
+	struct vss_event_info ev = {
+		.type = VSS_EVENT_CBT_NEW_GENERATION, .received_ns = TEST_NS,
+		.present = VSS_EVENT_HAS_CBT | VSS_EVENT_HAS_ERROR,
+		.reason = "the device was resized",
+	};
+	struct vss_cbt_info c[2];
+	struct json_object *obj, *sub;
+	char line[512], *text;
+	FILE *f;
+
+	make_cbt(&c[0]);
+	obj = vssctl_json_cbt_info(&c[0]);
+	check_shape(obj, "tracking state", keys, types, 11);
+	t_str_eq(get_string(obj, "point"), "9e000000-0000-4000-8000-0000000000aa:12",
+		 "point: the newest point");
+	t_str_eq(get_string(obj, "oldest_point"), "9e000000-0000-4000-8000-0000000000aa:4",
+		 "oldest_point");
+	t_str_eq(get_string(obj, "started"), "2023-11-14T22:13:20.123456789Z",
+		 "started in ISO 8601 UTC");
+	json_object_put(obj);
+
+	ev.cbt = c[0];
+	obj = vssctl_json_event(&ev);
+	t_ok(json_object_object_get_ex(obj, "cbt", &sub) &&
+	     json_object_is_type(sub, json_type_object) && get_string(sub, "generation"),
+	     "a tracking event carries the state under \"cbt\"");
+	t_str_eq(get_string(obj, "event"), "cbt-new-generation", "... and its name");
+	json_object_put(obj);
+	vssctl_format_event(&ev, line, sizeof(line));
+	t_str_eq(line, "2023-11-14T22:13:20.123+00:00 cbt-new-generation "
+		 "device=/dev/vdb(252:16) generation=9e000000-0000-4000-8000-0000000000aa "
+		 "seq=12 oldest=4 block=64KiB reason=\"the device was resized\"",
+		 "monitor line of a tracking event");
+
+	make_cbt(&c[1]);
+	c[1].device = (struct vss_device){ .major = 8, .minor = 1, .name = "" };
+	f = tmpfile();
+	vssctl_print_cbt_table(f, c, 2);
+	text = capture(f);
+	t_str_eq(text,
+		 "DEVICE    GENERATION                            BLOCK  SEQ  OLDEST  SIZE   MAP   STARTED\n"
+		 "/dev/vdb  9e000000-0000-4000-8000-0000000000aa  64KiB  12   4       16TiB  3MiB  2023-11-14 22:13:20\n"
+		 "8:1       9e000000-0000-4000-8000-0000000000aa  64KiB  12   4       16TiB  3MiB  2023-11-14 22:13:20\n",
+		 "cbt info table");
+	free(text);
+	fclose(f);
+	f = tmpfile();
+	vssctl_print_cbt_details(f, &c[0]);
+	text = capture(f);
+	t_str_eq(text,
+		 "device:         /dev/vdb (252:16)\n"
+		 "generation:     9e000000-0000-4000-8000-0000000000aa\n"
+		 "block size:     64KiB\n"
+		 "sequence:       12 (current interval; newest point 9e000000-0000-4000-8000-0000000000aa:12)\n"
+		 "oldest point:   9e000000-0000-4000-8000-0000000000aa:4\n"
+		 "tracked size:   16TiB (17592186044416 bytes)\n"
+		 "map memory:     3MiB (3145728 bytes)\n"
+		 "started:        2023-11-14 22:13:20.123456789 +0000\n",
+		 "cbt info of one device");
+	free(text);
+	fclose(f);
 }
 
 static void test_small_helpers(void)
@@ -379,6 +484,7 @@ int main(void)
 	test_json_event();
 	test_table();
 	test_messages_and_codes();
+	test_cbt_output();
 	test_small_helpers();
 	return t_done();
 }
