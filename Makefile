@@ -80,6 +80,10 @@ install: all
 	@set -e; for d in $(TOOL_DIRS); do \
 		$(MAKE) -C $$d O=$(BUILD) VERSION=$(VERSION) install; done
 	install -D -m 644 udev/90-vss.rules $(DESTDIR)/lib/udev/rules.d/90-vss.rules
+	sed 's|@BINDIR@|$(or $(BINDIR),$(or $(PREFIX),/usr/local)/bin)|g' systemd/vss-cbt.service > $(BUILD)/vss-cbt.service
+	install -D -m 644 $(BUILD)/vss-cbt.service $(DESTDIR)/lib/systemd/system/vss-cbt.service
+	sed 's|@BINDIR@|$(or $(BINDIR),$(or $(PREFIX),/usr/local)/bin)|g' modprobe.d/vss.conf > $(BUILD)/vss.conf
+	install -D -m 644 $(BUILD)/vss.conf $(DESTDIR)/etc/modprobe.d/vss.conf
 	-depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KVER)
 
 clean:

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cmd_cbt.h"
@@ -25,7 +26,9 @@ static void save_usage(FILE *out)
 		"Stop tracking each DEV (or every tracked device) and save its map, so\n"
 		"that 'vssctl cbt restore' can resume it after the module is reloaded\n"
 		"or the machine rebooted. A device must have no snapshots. Each map goes\n"
-		"to DIR/NAME" VSSCTL_CBT_SUFFIX ", NAME the device's kernel name.\n"
+		"to DIR/NAME" VSSCTL_CBT_SUFFIX ", NAME the device's kernel name. With --all,\n"
+		"maps of an earlier boot found in DIR are removed first: they were not\n"
+		"restored in this boot, and their devices were written untracked.\n"
 		"\n"
 		"Options:\n"
 		"  -d, --dir DIR   where the maps go (default " VSSCTL_CBT_STATE_DIR
@@ -48,7 +51,9 @@ static void restore_usage(FILE *out)
 		"module can prove that no write was missed since the save, the saved\n"
 		"generation goes on; otherwise the device starts a new one, and the\n"
 		"reason is printed: its next backup must be a full one. A file is\n"
-		"removed once used, so that it is never applied twice.\n"
+		"removed once used, so that it is never applied twice. Without FILE,\n"
+		"maps of an earlier boot that are still left afterwards are removed\n"
+		"too: their devices are written untracked from now on.\n"
 		"\n"
 		"Options:\n"
 		"  -d, --dir DIR      where the maps are (default " VSSCTL_CBT_STATE_DIR ")\n"
@@ -99,6 +104,7 @@ struct state_report {
 	const struct vssctl *ctx;
 	struct json_object *done;
 	struct json_object *failed;
+	struct json_object *removed;
 	int first_code;
 };
 
@@ -107,6 +113,7 @@ static void report_init(struct state_report *r, const struct vssctl *ctx)
 	r->ctx = ctx;
 	r->done = json_object_new_array();
 	r->failed = json_object_new_array();
+	r->removed = json_object_new_array();
 	r->first_code = 0;
 }
 
@@ -119,11 +126,13 @@ static int report_finish(struct state_report *r, const char *done_key)
 
 		json_object_object_add(obj, done_key, r->done);
 		json_object_object_add(obj, "failed", r->failed);
+		json_object_object_add(obj, "removed", r->removed);
 		if (vssctl_json_print(r->ctx, obj, stdout) && !code)
 			code = VSSCTL_EXIT_FAILURE;
 	} else {
 		json_object_put(r->done);
 		json_object_put(r->failed);
+		json_object_put(r->removed);
 	}
 	return code;
 }
@@ -150,6 +159,52 @@ static void report_failure(struct state_report *r, const struct vss_handle *h,
 	json_object_object_add(entry, "message",
 			       json_object_new_string(message ? message : vss_strerror(err)));
 	json_object_array_add(r->failed, entry);
+}
+
+static int list_state_files(const char *dir, char ***out, size_t *count);
+
+static void free_names(char **names, size_t count)
+{
+	while (count)
+		free(names[--count]);
+	free(names);
+}
+
+/*
+ * A map of another boot still in @dir was not restored when this boot
+ * began: its device has been written untracked since, and a restore in a
+ * later boot could not tell. It goes, so that the device starts afresh.
+ */
+static void remove_stale_maps(struct state_report *r, struct vss_handle *h,
+			      const char *dir)
+{
+	struct vss_cbt_state_file sf;
+	char **files, device[VSSCTL_DEVICE_TEXT_MAX];
+	size_t count, i;
+
+	if (list_state_files(dir, &files, &count))
+		return;
+	for (i = 0; i < count; i++) {
+		struct json_object *entry;
+
+		if (vss_cbt_read_state_file(h, files[i], &sf) || sf.this_boot)
+			continue;
+		if (unlink(files[i])) {
+			vssctl_error("%s: cannot remove a stale map: %s", files[i],
+				     vss_strerror(-errno));
+			continue;
+		}
+		vssctl_device_text(&sf.saved.device, device, sizeof(device));
+		if (!r->ctx->json)
+			printf("%s: removed: saved in an earlier boot and not restored "
+			       "since; %s starts a new generation when tracked again\n",
+			       files[i], device);
+		entry = json_object_new_object();
+		json_object_object_add(entry, "file", json_object_new_string(files[i]));
+		json_object_object_add(entry, "device", vssctl_json_device(&sf.saved.device));
+		json_object_array_add(r->removed, entry);
+	}
+	free_names(files, count);
 }
 
 static void save_one(struct state_report *r, struct vss_handle *h,
@@ -246,6 +301,8 @@ static int save_all(const struct vssctl *ctx, struct vss_handle *h, const char *
 	if (err)
 		return vssctl_report(ctx, h, err, NULL, NULL);
 	report_init(&report, ctx);
+	/* What is left of an earlier boot must not reach the next one. */
+	remove_stale_maps(&report, h, dir);
 	for (i = 0; i < count; i++) {
 		state_file_path(dir, &infos[i].device, file, sizeof(file));
 		save_one(&report, h, NULL, &infos[i].device, file, true);
@@ -366,9 +423,7 @@ static int list_state_files(const char *dir, char ***out, size_t *count)
 	}
 	closedir(d);
 	if (e) {
-		while (n)
-			free(names[--n]);
-		free(names);
+		free_names(names, n);
 		return -ENOMEM;
 	}
 	if (n)
@@ -488,17 +543,18 @@ int vssctl_cbt_restore(struct vssctl *ctx, int argc, char **argv)
 		}
 	}
 	report_init(&report, ctx);
-	if (files) {
+	if (optind == argc) {
 		for (i = 0; i < count; i++)
 			restore_one(&report, h, files[i], NULL);
+		/* This is the restore early in the boot: what is left now stays
+		 * unapplied while its device is written, so it must go. */
+		remove_stale_maps(&report, h, dir);
 	} else {
 		for (i = (size_t)optind; i < (size_t)argc; i++)
 			restore_one(&report, h, argv[i], device);
 	}
 	code = report_finish(&report, "restored");
-	for (i = 0; i < count; i++)
-		free(files[i]);
-	free(files);
+	free_names(files, count);
 	vss_close(h);
 	return code;
 }

@@ -176,6 +176,14 @@ struct vss_cbt_totals {
 	struct vss_id generation;	/* of both points */
 };
 
+/* What a state file holds, read without applying it. */
+struct vss_cbt_state_file {
+	struct vss_cbt_info saved;	/* device, generation, points, size */
+	struct vss_id boot_id;		/* of the boot it was saved in */
+	uint64_t saved_ns;		/* CLOCK_REALTIME of the save */
+	bool this_boot;			/* saved in the running boot */
+};
+
 /* What vss_cbt_restore() did. */
 struct vss_cbt_restore_result {
 	struct vss_cbt_info info;	/* the device's tracking state now */
@@ -837,6 +845,23 @@ int vss_cbt_save_device(struct vss_handle *h, const struct vss_device *device,
 int vss_cbt_restore(struct vss_handle *h, const char *file_path,
 		    const char *device_path,
 		    struct vss_cbt_restore_result *out);
+
+/**
+ * vss_cbt_read_state_file() - what a state file holds, checked, unapplied
+ * @h: handle (for the error details only; nothing is sent)
+ * @file_path: a file written by vss_cbt_save()
+ * @out: filled in on success
+ *
+ * Checks the file as vss_cbt_restore() does. Meant for housekeeping: a
+ * file of another boot that was not restored early in this boot must be
+ * removed, because its device is being written untracked from then on
+ * and a later restore could not tell (vssctl does that for its state
+ * directories).
+ *
+ * Return: 0; -EBADMSG for a corrupt file; the errno of opening it.
+ */
+int vss_cbt_read_state_file(struct vss_handle *h, const char *file_path,
+			    struct vss_cbt_state_file *out);
 
 /**
  * vss_id_format() - canonical text of an id

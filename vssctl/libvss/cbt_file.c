@@ -1142,6 +1142,37 @@ static int open_state_file(struct vss_handle *h, const char *path, int *fd_out,
 	return 0;
 }
 
+static bool same_boot(const struct cbt_saved *s)
+{
+	struct vss_id now;
+
+	return vss_read_boot_id(&now) == 0 && vss_id_equal(&now, &s->boot_id);
+}
+
+VSS_EXPORT int vss_cbt_read_state_file(struct vss_handle *h, const char *file_path,
+				       struct vss_cbt_state_file *out)
+{
+	struct cbt_saved *saved;
+	uint64_t size;
+	int fd, err;
+
+	memset(out, 0, sizeof(*out));
+	vss_error_clear(h);
+	saved = calloc(1, sizeof(*saved));
+	if (!saved)
+		return vss_error_set(h, -ENOMEM, NULL, NULL);
+	err = open_state_file(h, file_path, &fd, &size, saved);
+	if (!err) {
+		close(fd);
+		out->saved = saved->info;
+		out->boot_id = saved->boot_id;
+		out->saved_ns = saved->saved_ns;
+		out->this_boot = same_boot(saved);
+	}
+	free(saved);
+	return err;
+}
+
 /* ---- finding the device ---- */
 
 struct restore_target {
@@ -1203,13 +1234,6 @@ static int resolve_stable_names(struct vss_handle *h, const char *path,
 		return -ENOENT;
 	*by = first;
 	return 0;
-}
-
-static bool same_boot(const struct cbt_saved *s)
-{
-	struct vss_id now;
-
-	return vss_read_boot_id(&now) == 0 && vss_id_equal(&now, &s->boot_id);
 }
 
 static void device_text(const struct vss_device *dev, char *buf, size_t len)

@@ -838,6 +838,12 @@ static void test_corrupt_files(void)
 	write_whole(file, bad, len);
 	expect_bad_file(&s, file, "checksum mismatch", "a flipped bit: EBADMSG");
 
+	{
+		struct vss_cbt_state_file sf;
+
+		t_int_eq(vss_cbt_read_state_file(s.h, file, &sf), -EBADMSG,
+			 "reading the head of a corrupt file: EBADMSG too");
+	}
 	write_whole(file, good, len - 10);
 	expect_bad_file(&s, file, "truncated", "a truncated file: EBADMSG");
 	write_whole(file, good, 20);
@@ -897,6 +903,7 @@ static void test_other_boot(void)
 {
 	struct fake_options opts = { 0 };
 	struct vss_cbt_restore_result res;
+	struct vss_cbt_state_file sf;
 	struct vss_cbt_info info;
 	char file[PATH_MAX], other[PATH_MAX];
 	struct session s;
@@ -905,8 +912,16 @@ static void test_other_boot(void)
 	session_open(&s, &opts);
 	state_path(file, "fake1.cbt");
 	make_state_file(&s, 1, file);
+	t_int_eq(vss_cbt_read_state_file(s.h, file, &sf), 0, "read a state file's head");
+	t_ok(sf.this_boot && sf.saved.device.minor == 1 && !strcmp(sf.saved.device.name, "fake1") &&
+	     sf.saved.block_size == BS && sf.saved_ns > 0,
+	     "... its device and state, saved in this boot");
 	/* A reboot: another boot id, counters from zero, numbers unchanged. */
 	boot(&s, OTHER_BOOT_ID, true);
+	t_int_eq(vss_cbt_read_state_file(s.h, file, &sf), 0, "read it after a reboot");
+	t_ok(!sf.this_boot, "... saved in another boot");
+	t_ok(exists(file) && vss_cbt_get_info(s.h, nodes[1], &info) == -ENOENT,
+	     "... reading changed nothing");
 	t_int_eq(vss_cbt_restore(s.h, file, NULL, &res), 0, "restore after a reboot");
 	t_int_eq(res.verdict, VSS_CBT_VERDICT_CONTINUED, "... continued: quiescent, unwritten");
 	t_ok(st(&s)->restore_log.begin_minor == 1, "... onto the device its serial names");

@@ -24,7 +24,7 @@
 
 #define TEST_MAJOR 240
 
-static char dev_a[PATH_MAX], dev_b[PATH_MAX], dev_c[PATH_MAX];
+static char dev_a[PATH_MAX], dev_b[PATH_MAX], dev_c[PATH_MAX], dev_d[PATH_MAX];
 static char store[PATH_MAX], exdev_store[PATH_MAX], state_file[PATH_MAX];
 static char env_state[PATH_MAX + 32], env_default_dir[PATH_MAX + 32];
 static char root[PATH_MAX / 2], env_root[PATH_MAX];
@@ -232,6 +232,17 @@ static void setup_root(const char *dir)
 	}
 }
 
+#define OTHER_BOOT_ID	"b0070000-0000-4000-8000-0000000000ff"
+
+static void set_root_boot_id(const char *id)
+{
+	char path[PATH_MAX], text[64];
+
+	snprintf(path, sizeof(path), "%s/proc/sys/kernel/random/boot_id", root);
+	snprintf(text, sizeof(text), "%s\n", id);
+	put_file(path, text);
+}
+
 static void setup(void)
 {
 	const char *dir = t_tmpdir();
@@ -239,9 +250,12 @@ static void setup(void)
 	snprintf(dev_a, sizeof(dev_a), "%s/blk-a", dir);
 	snprintf(dev_b, sizeof(dev_b), "%s/blk-b", dir);
 	snprintf(dev_c, sizeof(dev_c), "%s/blk-c", dir);
+	/* No sysfs entry in the fake tree: a device that is gone after a reboot. */
+	snprintf(dev_d, sizeof(dev_d), "%s/blk-d", dir);
 	if (mknod(dev_a, S_IFBLK | 0600, makedev(TEST_MAJOR, 1)) ||
 	    mknod(dev_b, S_IFBLK | 0600, makedev(TEST_MAJOR, 2)) ||
-	    mknod(dev_c, S_IFBLK | 0600, makedev(TEST_MAJOR, 3)))
+	    mknod(dev_c, S_IFBLK | 0600, makedev(TEST_MAJOR, 3)) ||
+	    mknod(dev_d, S_IFBLK | 0600, makedev(TEST_MAJOR, 4)))
 		have_devices = false;
 	snprintf(store, sizeof(store), "%s/store", dir);
 	snprintf(exdev_store, sizeof(exdev_store), "%s/exdev-store", dir);
@@ -848,6 +862,41 @@ static void test_fake_save_restore(const char *fake)
 	     strstr(r.out, "is lost): the device was written 1 times"),
 	     "restore FILE: a new generation is said, with the reason");
 	result_free(&r);
+
+	/* A map its boot did not restore must not reach a later boot. */
+	r = run(fake, env, "untrack", dev_b, NULL);
+	result_free(&r);
+	r = run(fake, env, "untrack", dev_a, NULL);
+	result_free(&r);
+	expect(run(fake, env, "track", dev_d, NULL), 0, NULL, NULL, "track a fourth device");
+	expect(run(fake, env, "cbt", "save", "--dir", dir, dev_d, NULL), 0, NULL, NULL,
+	       "... save it");
+	set_root_boot_id(OTHER_BOOT_ID);
+	snprintf(expected, sizeof(expected),
+		 "%s/fake4.cbt: removed: saved in an earlier boot and not restored since; "
+		 "/dev/fake4 starts a new generation when tracked again\n", dir);
+	r = run(fake, env, "cbt", "restore", "--dir", dir, NULL);
+	t_ok(r.code == 5 && strstr(r.err, "the saved device fake4 is not present") &&
+	     strstr(r.out, expected),
+	     "restore at boot: a device not present fails, and its map is removed");
+	if (!strstr(r.out, expected))
+		t_diag("%s / %s", r.out, r.err);
+	result_free(&r);
+	snprintf(expected, sizeof(expected), "%s/fake4.cbt", dir);
+	t_ok(access(expected, F_OK) != 0, "... it is gone");
+	set_root_boot_id(FAKE_BOOT_ID);
+	expect(run(fake, env, "track", dev_d, NULL), 0, NULL, NULL, "track it again");
+	expect(run(fake, env, "cbt", "save", "--dir", dir, dev_d, NULL), 0, NULL, NULL,
+	       "... save it again");
+	set_root_boot_id(OTHER_BOOT_ID);
+	r = run(fake, env, "--json", "cbt", "save", "--all", "--dir", dir, NULL);
+	obj = json_tokener_parse(r.out);
+	t_ok(r.code == 0 && obj && json_object_object_get_ex(obj, "removed", &v) &&
+	     json_object_array_length(v) == 1 && access(expected, F_OK) != 0,
+	     "save --all: a map of an earlier boot is removed first");
+	json_object_put(obj);
+	result_free(&r);
+	set_root_boot_id(FAKE_BOOT_ID);
 
 	snprintf(bad, sizeof(bad), "%s/bad.cbt", dir);
 	put_file(bad, "this is not a state file, but it is long enough to be read as one\n");
