@@ -1471,12 +1471,49 @@ static int fill_interval(struct vss_request *req, const void *arg)
 	return 0;
 }
 
+struct send_state {
+	const struct restore_target *target;
+	int refused;			/* the module's error for an interval */
+};
+
 static int send_interval(struct vss_handle *h, uint64_t seq,
 			 const struct vss_cbt_extent *extents, size_t n, void *arg)
 {
 	const struct interval_args args = { .seq = seq, .extents = extents, .n = n };
+	struct send_state *send = arg;
+	int err = restore_step(h, send->target, 0, fill_interval, &args, NULL);
 
-	return restore_step(h, arg, 0, fill_interval, &args, NULL);
+	if (err)
+		send->refused = err;
+	return err;
+}
+
+/*
+ * Ends a restore that cannot be completed, keeping the failure reported.
+ * COMMIT only when the module has said it dropped the saved map (EINVAL:
+ * "the new generation stays"); after anything else part of the map may
+ * be in, and a COMMIT could continue the saved generation with a short
+ * map, so the device is untracked instead.
+ */
+static void end_restore(struct vss_handle *h, const struct restore_target *t,
+			bool module_dropped_map)
+{
+	struct vss_error_state failure = h->err;
+	struct vss_cbt_restore_result *scratch = malloc(sizeof(*scratch));
+	bool committed = false;
+
+	if (module_dropped_map && scratch)
+		committed = !restore_step(h, t, VSS_CBT_RESTORE_COMMIT, NULL, NULL,
+					  scratch) &&
+			    scratch->verdict == VSS_CBT_VERDICT_NEW_GENERATION;
+	if (!committed)
+		vss_cbt_simple_request(h, VSS_CMD_UNTRACK, &t->dev, t->object, NULL);
+	free(scratch);
+	h->err = failure;
+	vss_error_append(h, committed ?
+			 "; the saved map was not applied: tracking goes on under a new generation" :
+			 "; the saved map was not applied and tracking of the device ended: "
+			 "the next tracking starts a new generation");
 }
 
 /* The file is spent once the module took its state: never apply it twice. */
@@ -1492,9 +1529,8 @@ static int consume_file(struct vss_handle *h, const char *file_path)
 		err = sync_dir(dir);
 	if (err)
 		return vss_error_set(h, err, file_path,
-				     "cannot remove the used state file: %s; the saved map "
-				     "was not applied and tracking goes on under a new generation",
-				     vss_strerror(err));
+				     "cannot remove the used state file (%s): remove it by "
+				     "hand, it must never be restored", vss_strerror(err));
 	return 0;
 }
 
@@ -1527,22 +1563,24 @@ static int restore_saved(struct vss_handle *h, int fd, uint64_t size,
 	if (err)
 		return err;
 	err = consume_file(h, file_path);
-	if (err)
+	if (err) {
+		end_restore(h, t, false);
 		return err;
+	}
 	begun = *out;
 	if (out->verdict == VSS_CBT_VERDICT_CONTINUED) {
+		struct send_state send = { .target = t };
+
 		again = malloc(sizeof(*again));
-		if (!again)
-			return vss_error_set(h, -ENOMEM, NULL, NULL);
-		err = parse_file(h, fd, file_path, size, again, send_interval,
-				 (void *)t);
+		err = again ? parse_file(h, fd, file_path, size, again, send_interval,
+					 &send) :
+			      vss_error_set(h, -ENOMEM, NULL, NULL);
 		if (!err && memcmp(&again->info, &saved->info, sizeof(saved->info)))
 			err = vss_error_set(h, -EBADMSG, file_path,
 					    "the state file changed while it was being restored");
 		free(again);
 		if (err) {
-			vss_error_append(h, "; the saved map was not applied: "
-					 "tracking goes on under a new generation");
+			end_restore(h, t, send.refused == -EINVAL);
 			return err;
 		}
 	}

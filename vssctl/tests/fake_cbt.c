@@ -634,6 +634,13 @@ static void restore_begin(struct fake_kernel *k, const struct nlmsghdr *req,
 	fake_save_if_kept(k);
 }
 
+/* What the module does with a map it cannot take: the new generation stays. */
+static void drop_saved_map(struct fake_cbt *t, const char *reason)
+{
+	t->verdict = VSS_CBT_VERDICT_NEW_GENERATION;
+	snprintf(t->reason, sizeof(t->reason), "%s", reason);
+}
+
 static void restore_interval(struct fake_kernel *k, const struct nlmsghdr *req,
 			     struct nlattr **tb, struct fake_cbt *t)
 {
@@ -650,8 +657,15 @@ static void restore_interval(struct fake_kernel *k, const struct nlmsghdr *req,
 	size = fake_disk_size(&k->state, t->minor);
 	n = (size_t)nla_len(tb[VSS_A_CBT_EXTENTS]) / sizeof(struct vss_cbt_extent);
 	data = nla_data(tb[VSS_A_CBT_EXTENTS]);
+	if (k->opts.cbt_interval_error) {
+		if (k->opts.cbt_interval_error == EINVAL)
+			drop_saved_map(t, "the saved map does not fit the device");
+		fake_send_ack(k, req, -k->opts.cbt_interval_error,
+			      "the interval could not be taken", tb[VSS_A_CBT_EXTENTS]);
+		return;
+	}
 	if (seq < t->saved_oldest_seq || seq > t->saved_seq) {
-		t->restoring = false;
+		drop_saved_map(t, "the saved map is inconsistent");
 		fake_send_ack(k, req, -EINVAL, "interval outside the saved points",
 			      tb[VSS_A_CBT_SEQ]);
 		return;
@@ -662,7 +676,7 @@ static void restore_interval(struct fake_kernel *k, const struct nlmsghdr *req,
 		memcpy(&e, data + i * sizeof(e), sizeof(e));
 		if (!e.length || e.offset % FAKE_CBT_BLOCK_SIZE || e.offset >= size ||
 		    e.length > size - e.offset) {
-			t->restoring = false;
+			drop_saved_map(t, "the saved map does not fit the device");
 			fake_send_ack(k, req, -EINVAL, "extent does not fit the device",
 				      tb[VSS_A_CBT_EXTENTS]);
 			return;

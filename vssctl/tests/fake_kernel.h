@@ -147,6 +147,7 @@ struct fake_options {
 	const char *state_file;		/* load at start, save after changes */
 	bool cbt_unsorted;		/* CBT_CHANGES: two extents swapped */
 	bool cbt_save_breaks;		/* CBT_SAVE: a bad extent after the state */
+	int cbt_interval_error;		/* CBT_RESTORE: intervals fail with it */
 };
 
 struct fake_kernel {

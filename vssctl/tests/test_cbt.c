@@ -814,6 +814,44 @@ static void expect_bad_file(struct session *s, const char *file, const char *wha
 	     "... nothing changed: file kept, module not asked");
 }
 
+/* The module refuses the map half way: the restore ends cleanly. */
+static void test_restore_refused(void)
+{
+	struct fake_options opts = { .cbt_interval_error = EINVAL };
+	struct vss_cbt_restore_result res;
+	struct vss_cbt_info info;
+	char file[PATH_MAX];
+	struct session s;
+
+	session_open(&s, &opts);
+	state_path(file, "fake1.cbt");
+	make_state_file(&s, 1, file);
+	t_int_eq(vss_cbt_restore(s.h, file, NULL, &res), -EINVAL,
+		 "the module refuses an interval: EINVAL");
+	t_contains(vss_last_error_message(s.h), "the interval could not be taken; the saved "
+		   "map was not applied: tracking goes on under a new generation",
+		   "... its words, and what became of the device");
+	t_ok(st(&s)->restore_log.commits == 1 && !exists(file) &&
+	     vss_cbt_get_info(s.h, nodes[1], &info) == 0 &&
+	     !vss_id_equal(&info.generation, &res.saved.generation) &&
+	     !fake_cbt_find(st(&s), TEST_MAJOR, 1)->restoring,
+	     "... the restore was closed, under a new generation; the file is used up");
+	vss_untrack(s.h, nodes[1]);
+	session_close(&s);
+
+	opts.cbt_interval_error = EIO;
+	session_open(&s, &opts);
+	make_state_file(&s, 1, file);
+	t_int_eq(vss_cbt_restore(s.h, file, NULL, &res), -EIO,
+		 "an interval fails otherwise: its error");
+	t_contains(vss_last_error_message(s.h), "tracking of the device ended",
+		   "... and tracking ended rather than continue with part of the map");
+	t_ok(st(&s)->restore_log.commits == 0 && !exists(file) &&
+	     vss_cbt_get_info(s.h, nodes[1], &info) == -ENOENT,
+	     "... no commit, the device untracked, the file used up");
+	session_close(&s);
+}
+
 static void test_corrupt_files(void)
 {
 	struct fake_options opts = { 0 };
@@ -1119,6 +1157,7 @@ int main(void)
 	test_changes();
 	test_save_restore();
 	test_save_errors();
+	test_restore_refused();
 	test_corrupt_files();
 	test_other_boot();
 	return t_done();
