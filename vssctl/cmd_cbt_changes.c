@@ -150,7 +150,6 @@ static int resolve_point(const struct vssctl *ctx, struct vss_handle *h,
 /* What the extent printer needs, and what it has printed. */
 struct printer {
 	const struct vssctl *ctx;
-	const struct vss_device *dev;
 	const struct vss_cbt_info *info;
 	const struct vss_cbt_point *from;
 	const struct vss_cbt_point *to;
@@ -184,7 +183,8 @@ static void print_head(struct printer *p)
 		return;
 	}
 	vss_id_format(&p->from->generation, generation);
-	device = vssctl_json_device(p->dev);
+	/* The module's view of the device: it knows its kernel name. */
+	device = vssctl_json_device(&p->info->device);
 	printf("{%s\"device\"%s", nl, sep);
 	vssctl_json_print_nested(stdout, device, p->ctx->pretty, 2);
 	json_object_put(device);
@@ -272,7 +272,7 @@ static int run_changes(const struct vssctl *ctx, struct vss_handle *h,
 	struct vss_cbt_point from, to;
 	struct vss_cbt_totals totals;
 	struct vss_cbt_info info;
-	struct printer p = { .ctx = ctx, .dev = dev, .info = &info, .from = &from };
+	struct printer p = { .ctx = ctx, .info = &info, .from = &from };
 	int code, err;
 
 	code = resolve_point(ctx, h, args->device, dev, args->from, &from);

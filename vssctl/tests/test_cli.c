@@ -683,7 +683,8 @@ static void test_fake_changes(const char *fake)
 	r = run(fake, env, "--json", "cbt", "changes", dev_a, "--from", point1, NULL);
 	obj = json_tokener_parse(r.out);
 	t_ok(r.code == 0 && obj && json_object_object_get_ex(obj, "device", &v) &&
-	     json_int(v, "minor") == 1 && json_str(obj, "generation") &&
+	     json_int(v, "minor") == 1 && json_str(v, "name") &&
+	     !strcmp(json_str(v, "name"), "fake1") && json_str(obj, "generation") &&
 	     !strncmp(json_str(obj, "generation"), point1, 36) &&
 	     json_int(obj, "block_size") == FAKE_CBT_BLOCK_SIZE &&
 	     !strcmp(json_str(obj, "from"), point1) &&
