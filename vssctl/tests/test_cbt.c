@@ -1002,10 +1002,24 @@ static void test_other_boot(void)
 	/* The same boot: its kernel name and number are enough. */
 	boot(&s, FAKE_BOOT_ID, false);
 	make_state_file(&s, 2, other);
+	t_int_eq(vss_cbt_restore(s.h, other, nodes[3], &res), -EINVAL,
+		 "same boot, another device given than saved: EINVAL");
+	t_contains(vss_last_error_message(s.h), "was saved from fake2 (240:2) in this boot",
+		   "... said so");
 	t_int_eq(vss_cbt_restore(s.h, other, NULL, &res), 0,
 		 "same boot, no stable name: by kernel name and number");
 	t_int_eq(res.verdict, VSS_CBT_VERDICT_CONTINUED, "... continued");
 	vss_untrack(s.h, nodes[2]);
+
+	/* Another boot, a device given but nothing to prove it is the one. */
+	make_state_file(&s, 2, other);
+	boot(&s, OTHER_BOOT_ID, true);
+	t_int_eq(vss_cbt_restore(s.h, other, nodes[2], &res), 0,
+		 "another boot, no stable name, the device given");
+	t_ok(res.verdict == VSS_CBT_VERDICT_NEW_GENERATION && strstr(res.reason, "no stable name") &&
+	     !exists(other), "... starts afresh, and the file is used up");
+	vss_untrack(s.h, nodes[2]);
+	boot(&s, FAKE_BOOT_ID, false);
 
 	/* dm uuid, partition of a disk with a serial, PARTUUID from udev. */
 	for (minor = 3; minor <= 5; minor++) {
