@@ -830,6 +830,10 @@ int vss_cbt_save_device(struct vss_handle *h, const struct vss_device *device,
  * When the device's identity cannot be proven (another boot and no
  * stable name), tracking starts under a new generation without asking
  * the module to continue the saved one, and the file is removed too.
+ * If the module refuses the map half way (-EINVAL), tracking goes on
+ * under the new generation; after any other failure once the module took
+ * the first step, the device is untracked rather than left to continue
+ * with part of its map. vss_last_error_message() says which.
  *
  * @out->verdict is VSS_CBT_VERDICT_CONTINUED when the saved generation and
  * its points go on, VSS_CBT_VERDICT_NEW_GENERATION (with @out->reason)
