@@ -168,4 +168,16 @@ static inline struct nlattr **vss_dumpit_attrs(struct netlink_callback *cb)
 #endif
 }
 
+/*
+ * Extended-ack messages with numbers in them came in 6.2; before, the
+ * plain message (without the numbers) is what the caller gets.
+ */
+#ifdef NL_SET_ERR_MSG_FMT
+#define VSS_NL_SET_ERR_MSG_FMT(extack, plain, fmt, args...) \
+	NL_SET_ERR_MSG_FMT(extack, fmt, ##args)
+#else
+#define VSS_NL_SET_ERR_MSG_FMT(extack, plain, fmt, args...) \
+	NL_SET_ERR_MSG(extack, plain)
+#endif
+
 #endif /* VSS_COMPAT_H */

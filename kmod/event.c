@@ -94,3 +94,22 @@ void vss_event_storage(struct vss_store *store, enum vss_event event)
 	}
 	vss_event_send(skb, hdr);
 }
+
+/* Tracking of @origin changed: @cbt is the generation concerned. */
+void vss_event_cbt(struct vss_origin *origin, struct vss_cbt *cbt,
+		   enum vss_event event, const char *reason)
+{
+	struct sk_buff *skb;
+	void *hdr;
+
+	skb = vss_event_new(event, &hdr);
+	if (!skb)
+		return;
+	if (vss_nl_put_device(skb, VSS_A_ORIGIN, origin->dev, origin->name) ||
+	    vss_nl_put_cbt(skb, origin, cbt) ||
+	    (reason && nla_put_string(skb, VSS_A_REASON, reason))) {
+		nlmsg_free(skb);
+		return;
+	}
+	vss_event_send(skb, hdr);
+}

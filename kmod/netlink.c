@@ -30,6 +30,29 @@ static struct netlink_range_validation vss_hold_limit_range = {
 	.max = VSS_MAX_HOLD_LIMIT_MS,
 };
 
+/* A device as replies describe it: with its name. */
+static const struct nla_policy vss_named_device_policy[VSS_A_MAX + 1] = {
+	[VSS_A_DEV_MAJOR] = { .type = NLA_U32 },
+	[VSS_A_DEV_MINOR] = { .type = NLA_U32 },
+	[VSS_A_DEV_NAME] = { .type = NLA_NUL_STRING, .len = BDEVNAME_SIZE },
+};
+
+/* A saved tracking state, as VSS_CMD_CBT_SAVE hands it out. */
+static const struct nla_policy vss_cbt_state_policy[VSS_A_MAX + 1] = {
+	[VSS_A_DEVICE] = NLA_POLICY_NESTED(vss_named_device_policy),
+	[VSS_A_CBT_GENERATION] = NLA_POLICY_EXACT_LEN(VSS_ID_LEN),
+	[VSS_A_CBT_SEQ] = { .type = NLA_U64 },
+	[VSS_A_CBT_OLDEST_SEQ] = { .type = NLA_U64 },
+	[VSS_A_CBT_BLOCK_SIZE] = { .type = NLA_U32 },
+	[VSS_A_CBT_SIZE] = { .type = NLA_U64 },
+	[VSS_A_CBT_STARTED_NS] = { .type = NLA_U64 },
+	[VSS_A_CBT_BOOT_ID] = NLA_POLICY_EXACT_LEN(VSS_ID_LEN),
+	[VSS_A_CBT_DISKSEQ] = { .type = NLA_U64 },
+	[VSS_A_CBT_WRITE_IOS] = { .type = NLA_U64 },
+	[VSS_A_CBT_DIRECT_WRITE_IOS] = { .type = NLA_U64 },
+	[VSS_A_CBT_SAVE_FLAGS] = { .type = NLA_U32 },
+};
+
 static const struct nla_policy vss_policy[VSS_A_MAX + 1] = {
 	[VSS_A_DEVICES] = NLA_POLICY_NESTED_ARRAY(vss_device_policy),
 	[VSS_A_DEVICE] = NLA_POLICY_NESTED(vss_device_policy),
@@ -44,17 +67,25 @@ static const struct nla_policy vss_policy[VSS_A_MAX + 1] = {
 						      &vss_hold_limit_range),
 	[VSS_A_SET_ID] = NLA_POLICY_EXACT_LEN(VSS_ID_LEN),
 	[VSS_A_SNAP_ID] = NLA_POLICY_EXACT_LEN(VSS_ID_LEN),
+	[VSS_A_CBT_GENERATION] = NLA_POLICY_EXACT_LEN(VSS_ID_LEN),
+	[VSS_A_CBT_SEQ] = { .type = NLA_U64 },
+	[VSS_A_CBT_FROM] = { .type = NLA_U64 },
+	[VSS_A_CBT_TO] = { .type = NLA_U64 },
+	[VSS_A_CBT_OFFSET] = { .type = NLA_U64 },
+	[VSS_A_CBT_LENGTH] = { .type = NLA_U64 },
+	[VSS_A_CBT_EXTENTS] = { .type = NLA_BINARY },
+	[VSS_A_CBT_STATE] = NLA_POLICY_NESTED(vss_cbt_state_policy),
 };
 
 /* Upper bound of one VSS_A_SNAPSHOT nest, less its storage path. */
 #define VSS_NL_SNAPSHOT_SIZE	1024
 
 /* Mutating commands need CAP_SYS_ADMIN in the initial user namespace. */
-static int vss_nl_require_admin(struct sk_buff *skb, struct genl_info *info)
+int vss_nl_require_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 {
 	if (netlink_capable(skb, CAP_SYS_ADMIN))
 		return 0;
-	NL_SET_ERR_MSG(info->extack, "CAP_SYS_ADMIN is required");
+	NL_SET_ERR_MSG(extack, "CAP_SYS_ADMIN is required");
 	return -EPERM;
 }
 
@@ -75,8 +106,8 @@ int vss_nl_put_device(struct sk_buff *skb, int attrtype, dev_t dev,
 	return 0;
 }
 
-static int vss_nl_parse_device(struct nlattr *attr, dev_t *dev,
-			       struct netlink_ext_ack *extack)
+int vss_nl_parse_device(struct nlattr *attr, dev_t *dev,
+			struct netlink_ext_ack *extack)
 {
 	struct nlattr *tb[VSS_A_MAX + 1];
 	u32 major, minor;
@@ -136,7 +167,10 @@ int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 	    nla_put_u64_64bit(skb, VSS_A_HOLD_US, snap->set->hold_us,
 			      VSS_A_PAD) ||
 	    nla_put_u32(skb, VSS_A_OPEN_COUNT,
-			image ? vss_image_openers(image) : 0))
+			image ? vss_image_openers(image) : 0) ||
+	    nla_put(skb, VSS_A_CBT_GENERATION, VSS_ID_LEN,
+		    &snap->cbt_generation) ||
+	    nla_put_u64_64bit(skb, VSS_A_CBT_SEQ, snap->cbt_seq, VSS_A_PAD))
 		goto err;
 	if (snap->set->label[0] &&
 	    nla_put_string(skb, VSS_A_LABEL, snap->set->label))
@@ -278,7 +312,7 @@ static int vss_nl_create_set(struct sk_buff *skb, struct genl_info *info)
 	void *hdr;
 	int ret;
 
-	ret = vss_nl_require_admin(skb, info);
+	ret = vss_nl_require_admin(skb, info->extack);
 	if (ret)
 		return ret;
 	params = kzalloc(sizeof(*params), GFP_KERNEL);
@@ -434,7 +468,7 @@ static int vss_nl_delete_snapshot(struct sk_buff *skb, struct genl_info *info)
 	bool force = false;
 	int ret;
 
-	ret = vss_nl_require_admin(skb, info);
+	ret = vss_nl_require_admin(skb, info->extack);
 	if (ret)
 		return ret;
 	if (!attrs[VSS_A_SNAP_ID] == !attrs[VSS_A_SET_ID]) {
@@ -499,6 +533,39 @@ static const struct genl_ops vss_genl_ops[] = {
 	{
 		.cmd = VSS_CMD_DELETE_SNAPSHOT,
 		.doit = vss_nl_delete_snapshot,
+	},
+	{
+		.cmd = VSS_CMD_TRACK,
+		.doit = vss_nl_track,
+	},
+	{
+		.cmd = VSS_CMD_UNTRACK,
+		.doit = vss_nl_untrack,
+	},
+	{
+		.cmd = VSS_CMD_GET_CBT,
+		.doit = vss_nl_get_cbt,
+		.dumpit = vss_nl_dump_cbt,
+	},
+	{
+		.cmd = VSS_CMD_CBT_CHANGES,
+		.start = vss_nl_changes_start,
+		.dumpit = vss_nl_changes_dump,
+		.done = vss_nl_changes_done,
+	},
+	{
+		.cmd = VSS_CMD_CBT_MARK_DIRTY,
+		.doit = vss_nl_mark_dirty,
+	},
+	{
+		.cmd = VSS_CMD_CBT_SAVE,
+		.start = vss_nl_save_start,
+		.dumpit = vss_nl_save_dump,
+		.done = vss_nl_save_done,
+	},
+	{
+		.cmd = VSS_CMD_CBT_RESTORE,
+		.doit = vss_nl_restore,
 	},
 };
 

@@ -6,6 +6,8 @@
 #include <net/genetlink.h>
 
 struct vss_snapshot;
+struct vss_origin;
+struct vss_cbt;
 
 extern struct genl_family vss_genl_family;
 
@@ -15,5 +17,24 @@ void vss_netlink_exit(void);
 int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap);
 int vss_nl_put_device(struct sk_buff *skb, int attrtype, dev_t dev,
 		      const char *name);
+int vss_nl_parse_device(struct nlattr *attr, dev_t *dev,
+			struct netlink_ext_ack *extack);
+int vss_nl_require_admin(struct sk_buff *skb, struct netlink_ext_ack *extack);
+int vss_nl_put_cbt(struct sk_buff *skb, struct vss_origin *origin,
+		   struct vss_cbt *cbt);
+
+/* netlink_cbt.c: the changed-block tracking commands */
+int vss_nl_track(struct sk_buff *skb, struct genl_info *info);
+int vss_nl_untrack(struct sk_buff *skb, struct genl_info *info);
+int vss_nl_get_cbt(struct sk_buff *skb, struct genl_info *info);
+int vss_nl_dump_cbt(struct sk_buff *skb, struct netlink_callback *cb);
+int vss_nl_changes_start(struct netlink_callback *cb);
+int vss_nl_changes_dump(struct sk_buff *skb, struct netlink_callback *cb);
+int vss_nl_changes_done(struct netlink_callback *cb);
+int vss_nl_mark_dirty(struct sk_buff *skb, struct genl_info *info);
+int vss_nl_save_start(struct netlink_callback *cb);
+int vss_nl_save_dump(struct sk_buff *skb, struct netlink_callback *cb);
+int vss_nl_save_done(struct netlink_callback *cb);
+int vss_nl_restore(struct sk_buff *skb, struct genl_info *info);
 
 #endif /* VSS_NETLINK_H */

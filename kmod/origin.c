@@ -19,7 +19,10 @@
 #include "intercept.h"
 #include "image.h"
 #include "event.h"
+#include "cbt.h"
+#include "cbt_witness.h"
 #include <linux/blk-integrity.h>
+#include <linux/delay.h>
 #include <linux/blk-mq.h>
 #include <linux/mempool.h>
 #include <linux/slab.h>
@@ -31,6 +34,10 @@
 
 /* Origins; RCU for the write path, changed under vss_ctl_lock. */
 static LIST_HEAD(vss_origins);
+
+/* Ends or renews tracking of origins flagged in ->todo or removed. */
+static void vss_origins_maintain(struct work_struct *work);
+static DECLARE_WORK(vss_origins_work, vss_origins_maintain);
 
 /* One intercepted write, from admission until its completion. */
 struct vss_write {
@@ -157,6 +164,55 @@ static bool vss_origin_hold(struct vss_origin *origin, struct bio *bio)
 	return held;
 }
 
+static void vss_origin_note_resize(struct vss_origin *origin)
+{
+	if (!test_and_set_bit(VSS_ORIGIN_RESIZED, &origin->todo))
+		queue_work(system_unbound_wq, &vss_origins_work);
+}
+
+/**
+ * vss_origin_cbt_broken - a changed block of @origin could not be recorded
+ * @origin: the origin
+ * @cbt: its generation, which cannot be trusted any more
+ *
+ * The generation is ended at once (queries fail from now on) and a new one
+ * is started from process context. May be called in any context.
+ */
+void vss_origin_cbt_broken(struct vss_origin *origin, struct vss_cbt *cbt)
+{
+	WRITE_ONCE(cbt->broken, true);
+	if (!test_and_set_bit(VSS_ORIGIN_CBT_BROKEN, &origin->todo))
+		queue_work(system_unbound_wq, &vss_origins_work);
+}
+
+/*
+ * Marks the blocks an admitted write changes, and notices a resize.
+ * Returns -EAGAIN only for a REQ_NOWAIT write that would need to sleep
+ * for memory; any other failure ends the generation instead.
+ */
+static int vss_origin_track_write(struct vss_origin *origin, struct bio *bio,
+				  sector_t start, sector_t end)
+{
+	struct vss_cbt *cbt = READ_ONCE(origin->cbt);
+	bool nowait = bio->bi_opf & REQ_NOWAIT;
+	sector_t from, to;
+
+	if (unlikely(bdev_nr_sectors(origin->handle.bdev) !=
+		     READ_ONCE(origin->seen_sectors)))
+		vss_origin_note_resize(origin);
+	if (!cbt)
+		return 0;
+	from = max(start, origin->start) - origin->start;
+	to = min(end, origin->start + origin->nr_sectors) - origin->start;
+	if (!vss_cbt_mark_sectors(cbt, from, to,
+				  nowait ? GFP_NOWAIT : GFP_NOIO))
+		return 0;
+	if (nowait)
+		return -EAGAIN;
+	vss_origin_cbt_broken(origin, cbt);
+	return 0;
+}
+
 /**
  * vss_intercept_write - the write path
  * @bio: a bio entering submit_bio_noacct()
@@ -187,18 +243,27 @@ retry:
 	closed = NULL;
 	rcu_read_lock();
 	list_for_each_entry_rcu(origin, &vss_origins, node) {
-		if (origin->disk != bio->bi_bdev->bd_disk ||
-		    end <= origin->start ||
-		    start >= origin->start + origin->nr_sectors)
+		if (origin->disk != bio->bi_bdev->bd_disk)
 			continue;
 		if (WARN_ON_ONCE(nr == VSS_MAX_BIO_ORIGINS))
 			break;
 		atomic_inc(&origin->inflight);
 		smp_mb__after_atomic(); /* pairs with vss_origin_gate_close() */
+		/*
+		 * A closed gate holds every write to the disk: the origin's
+		 * range may be changing (a resize) and is not settled yet.
+		 */
 		if (READ_ONCE(origin->gate_closed)) {
 			vss_origin_unadmit(origin);
 			closed = origin;
 			break;
+		}
+		/* The range only changes with the gate closed and drained. */
+		smp_rmb();
+		if (end <= origin->start ||
+		    start >= origin->start + READ_ONCE(origin->nr_sectors)) {
+			vss_origin_unadmit(origin);
+			continue;
 		}
 		hit[nr++] = origin;
 	}
@@ -232,6 +297,14 @@ retry:
 	memcpy(write->origins, hit, nr * sizeof(hit[0]));
 	bio->bi_end_io = vss_write_endio;
 	bio->bi_private = write;
+
+	/* Changed blocks are marked before the write can reach the disk. */
+	for (i = 0; i < nr; i++) {
+		if (vss_origin_track_write(hit[i], bio, start, end)) {
+			bio_wouldblock_error(bio);
+			return true;
+		}
+	}
 
 	for (i = 0; i < nr && !needs_cow; i++)
 		needs_cow = vss_origin_needs_cow(hit[i], start, end);
@@ -337,6 +410,18 @@ struct vss_origin *vss_origin_find(dev_t dev)
 	return NULL;
 }
 
+/* The @n-th origin (from 0), or NULL. The caller holds vss_ctl_lock. */
+struct vss_origin *vss_origin_nth(unsigned long n)
+{
+	struct vss_origin *origin;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	list_for_each_entry(origin, &vss_origins, node)
+		if (!n--)
+			return origin;
+	return NULL;
+}
+
 /* Does @bdev overlap an origin? The caller holds vss_ctl_lock. */
 bool vss_origin_on_device(struct block_device *bdev)
 {
@@ -384,21 +469,41 @@ static int vss_origin_check_device(struct block_device *bdev,
 	return 0;
 }
 
+/* Bio-based devices count their writes in flight: wait until none is. */
+static void vss_origin_wait_bio_based(struct block_device *bdev,
+				      unsigned long deadline)
+{
+	if (queue_is_mq(bdev_get_queue(bdev)))
+		return;
+	while (vss_cbt_writes_in_flight(bdev) && time_before(jiffies, deadline))
+		usleep_range(1000, 2000);
+}
+
 /**
- * vss_origin_get - find or start tracking the origin of @dev
+ * vss_origin_get - find or start intercepting the origin of @dev
  * @dev: device number
- * @chunk_shift: log2 of the chunk size the caller wants
+ * @keep_gate_closed: return a new origin with its write gate still closed
+ *                    (the caller opens it with vss_origin_gate_open())
  * @extack: receives the reason of a failure
  * @out: the origin
  *
- * The caller holds vss_ctl_lock. A new origin has no snapshots; the caller
- * gives it one or calls vss_origin_put_if_unused().
+ * The caller holds vss_ctl_lock. A new origin has no snapshots and is not
+ * tracked; the caller gives it one or the other, or calls
+ * vss_origin_put_if_unused().
+ *
+ * A new origin starts with its write gate closed, and writes submitted
+ * before it was intercepted are drained before the gate opens, so that a
+ * commit or a tracking start right after sees every write: they were never
+ * counted by the gate. Freezing the queue waits for every request in
+ * flight on a request-based disk (virtio, nvme, scsi, loop); a bio-based
+ * one (dm, md) counts its writes in flight when its I/O statistics are on.
  *
  * Return: 0 or a negative errno.
  */
-int vss_origin_get(dev_t dev, unsigned int chunk_shift,
+int vss_origin_get(dev_t dev, bool keep_gate_closed,
 		   struct netlink_ext_ack *extack, struct vss_origin **out)
 {
+	unsigned long deadline;
 	struct vss_origin *origin;
 	struct block_device *bdev;
 	int ret;
@@ -406,14 +511,9 @@ int vss_origin_get(dev_t dev, unsigned int chunk_shift,
 	lockdep_assert_held(&vss_ctl_lock);
 	origin = vss_origin_find(dev);
 	if (origin) {
-		if (origin->removed) {
+		if (READ_ONCE(origin->removed)) {
 			NL_SET_ERR_MSG(extack, "device has been removed");
 			return -ENODEV;
-		}
-		if (origin->chunk_shift != chunk_shift) {
-			NL_SET_ERR_MSG(extack,
-				       "device has snapshots with another chunk size");
-			return -EINVAL;
 		}
 		*out = origin;
 		return 0;
@@ -439,10 +539,11 @@ int vss_origin_get(dev_t dev, unsigned int chunk_shift,
 	origin->disk = bdev->bd_disk;
 	origin->start = bdev->bd_start_sect;
 	origin->nr_sectors = bdev_nr_sectors(bdev);
-	origin->chunk_shift = chunk_shift;
+	origin->seen_sectors = origin->nr_sectors;
 	snprintf(origin->name, sizeof(origin->name), "%pg", bdev);
 	atomic_set(&origin->inflight, 0);
 	spin_lock_init(&origin->gate_lock);
+	origin->gate_closed = true;
 	bio_list_init(&origin->held);
 	init_waitqueue_head(&origin->drain_wait);
 	atomic_set(&origin->deferred, 0);
@@ -454,17 +555,12 @@ int vss_origin_get(dev_t dev, unsigned int chunk_shift,
 	list_add_tail_rcu(&origin->node, &vss_origins);
 	/* Bios that entered the write path before now are submitted. */
 	vss_intercept_sync();
-
-	/*
-	 * Writes submitted before tracking began were never counted, so a
-	 * commit could not wait for them: drain them now. Freezing the
-	 * queue waits for every request in flight on a request-based disk
-	 * (virtio, nvme, scsi, loop); on a bio-based one (dm, md) it only
-	 * waits for submitters, so there a filesystem should be frozen at
-	 * the commit (the default) for in-flight writes to be settled.
-	 */
 	blk_mq_freeze_queue(bdev_get_queue(bdev));
 	blk_mq_unfreeze_queue(bdev_get_queue(bdev));
+	deadline = jiffies + msecs_to_jiffies(VSS_DEFAULT_HOLD_LIMIT_MS);
+	vss_origin_wait_bio_based(bdev, deadline);
+	if (!keep_gate_closed)
+		vss_origin_gate_open(origin);
 	*out = origin;
 	return 0;
 
@@ -475,19 +571,34 @@ err_free:
 	return ret;
 }
 
+bool vss_origin_has_snapshots(struct vss_origin *origin)
+{
+	struct vss_chain *chain;
+
+	chain = rcu_dereference_protected(origin->chain,
+					  lockdep_is_held(&vss_ctl_lock));
+	return chain && chain->nr;
+}
+
 /*
- * Stops tracking @origin once it has no snapshots left. The caller holds
- * vss_ctl_lock.
+ * Stops intercepting @origin once it has no snapshots left and is not
+ * tracked. The caller holds vss_ctl_lock.
  */
 void vss_origin_put_if_unused(struct vss_origin *origin)
 {
 	struct vss_chain *chain;
 
 	lockdep_assert_held(&vss_ctl_lock);
+	if (vss_origin_has_snapshots(origin))
+		return;
+	if (origin->cbt || origin->restore) {
+		/* A resize waited for the last snapshot to go. */
+		if (bdev_nr_sectors(origin->handle.bdev) != origin->nr_sectors)
+			vss_origin_note_resize(origin);
+		return;
+	}
 	chain = rcu_dereference_protected(origin->chain,
 					  lockdep_is_held(&vss_ctl_lock));
-	if (chain && chain->nr)
-		return;
 	list_del_rcu(&origin->node);
 	synchronize_rcu();
 	/* Writes admitted before the removal finish normally. */
@@ -500,15 +611,178 @@ void vss_origin_put_if_unused(struct vss_origin *origin)
 	kfree(origin);
 }
 
+/**
+ * vss_origin_quiesce - close @origin's write gate and drain it
+ * @origin: the origin; the caller holds vss_ctl_lock
+ *
+ * Until vss_origin_gate_open(), no write to the origin's disk is admitted
+ * and none is in progress in vss: the origin's state may change.
+ */
+void vss_origin_quiesce(struct vss_origin *origin)
+{
+	lockdep_assert_held(&vss_ctl_lock);
+	vss_origin_gate_close(origin);
+	wait_event(origin->drain_wait, !atomic_read(&origin->inflight));
+}
+
+/**
+ * vss_origin_attach_cbt - start tracking @origin with generation @cbt
+ * @origin: an untracked origin, quiesced (or never opened to writes)
+ * @cbt: the generation; the origin owns it from now on
+ *
+ * The caller holds vss_ctl_lock. Tracking holds a module reference.
+ */
+void vss_origin_attach_cbt(struct vss_origin *origin, struct vss_cbt *cbt)
+{
+	lockdep_assert_held(&vss_ctl_lock);
+	WARN_ON(origin->cbt);
+	__module_get(THIS_MODULE);
+	WRITE_ONCE(origin->cbt, cbt);
+}
+
+/**
+ * vss_origin_detach_cbt - stop tracking @origin and take its generation
+ * @origin: a quiesced origin; the caller holds vss_ctl_lock
+ *
+ * Return: the generation, which nobody marks or reads any more once the
+ * caller has opened the gate again; the caller frees it.
+ */
+struct vss_cbt *vss_origin_detach_cbt(struct vss_origin *origin)
+{
+	struct vss_cbt *cbt = origin->cbt;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	WRITE_ONCE(origin->cbt, NULL);
+	/* Image writes mark under vss_image_srcu. */
+	synchronize_srcu(&vss_image_srcu);
+	if (cbt)
+		module_put(THIS_MODULE);
+	return cbt;
+}
+
+/**
+ * vss_origin_end_tracking - stop tracking @origin and forget its map
+ * @origin: the origin; the caller holds vss_ctl_lock
+ * @reason: why, for the event
+ *
+ * A restore in progress is abandoned too. The origin goes if nothing
+ * else keeps it.
+ */
+void vss_origin_end_tracking(struct vss_origin *origin, const char *reason)
+{
+	struct vss_cbt *cbt;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	vss_cbt_restore_free(origin->restore);
+	origin->restore = NULL;
+	if (!origin->cbt)
+		return;
+	vss_origin_quiesce(origin);
+	cbt = vss_origin_detach_cbt(origin);
+	vss_origin_gate_open(origin);
+	vss_event_cbt(origin, cbt, VSS_EVENT_CBT_STOPPED, reason);
+	vss_cbt_free(cbt);
+}
+
+/*
+ * Replaces @origin's generation with a new one, sized to the device when
+ * the origin has no snapshots (whose images keep the old size). The
+ * caller holds vss_ctl_lock.
+ */
+static void vss_origin_renew_cbt(struct vss_origin *origin,
+				 const char *reason)
+{
+	sector_t device_sectors = bdev_nr_sectors(origin->handle.bdev);
+	sector_t sectors = origin->nr_sectors;
+	struct vss_cbt *cbt, *old;
+
+	if (!vss_origin_has_snapshots(origin))
+		sectors = device_sectors;
+	cbt = vss_cbt_alloc((u64)sectors << SECTOR_SHIFT,
+			    vss_cbt_block_shift_for((u64)sectors <<
+						    SECTOR_SHIFT),
+			    NULL, 0, 0);
+	if (!cbt) {
+		/* The old one stays broken: queries fail; try again later. */
+		if (origin->cbt)
+			WRITE_ONCE(origin->cbt->broken, true);
+		pr_err("%s: no memory for a new tracking generation\n",
+		       origin->name);
+		return;
+	}
+	vss_origin_quiesce(origin);
+	WRITE_ONCE(origin->nr_sectors, sectors);
+	WRITE_ONCE(origin->seen_sectors, device_sectors);
+	old = origin->cbt;
+	WRITE_ONCE(origin->cbt, cbt);
+	vss_origin_gate_open(origin);
+	synchronize_srcu(&vss_image_srcu);
+	vss_cbt_free(old);
+	pr_info("%s: new tracking generation %pUb: %s\n", origin->name,
+		&cbt->generation, reason);
+	vss_event_cbt(origin, cbt, VSS_EVENT_CBT_NEW_GENERATION, reason);
+}
+
+/**
+ * vss_origin_check_size - notice a resize of @origin now
+ * @origin: the origin; the caller holds vss_ctl_lock
+ *
+ * Control commands call this first, so that no answer is given from a
+ * generation that a resize has ended.
+ *
+ * Return: 0, or -ESTALE if the device was resized (a new generation was
+ * started if the origin is tracked).
+ */
+int vss_origin_check_size(struct vss_origin *origin)
+{
+	sector_t size = bdev_nr_sectors(origin->handle.bdev);
+
+	lockdep_assert_held(&vss_ctl_lock);
+	if (size == READ_ONCE(origin->seen_sectors) &&
+	    !test_bit(VSS_ORIGIN_RESIZED, &origin->todo))
+		return 0;
+	clear_bit(VSS_ORIGIN_RESIZED, &origin->todo);
+	if (origin->cbt)
+		vss_origin_renew_cbt(origin, "the device was resized");
+	else
+		WRITE_ONCE(origin->seen_sectors, size);
+	return -ESTALE;
+}
+
+static void vss_origins_maintain(struct work_struct *work)
+{
+	struct vss_origin *origin, *next;
+
+	mutex_lock(&vss_ctl_lock);
+	list_for_each_entry_safe(origin, next, &vss_origins, node) {
+		if (READ_ONCE(origin->removed)) {
+			if (origin->cbt || origin->restore) {
+				vss_origin_end_tracking(origin,
+							"the device was removed");
+				vss_origin_put_if_unused(origin);
+			}
+			continue;
+		}
+		vss_origin_check_size(origin);
+		if (test_and_clear_bit(VSS_ORIGIN_CBT_BROKEN, &origin->todo) &&
+		    origin->cbt && READ_ONCE(origin->cbt->broken))
+			vss_origin_renew_cbt(origin,
+					     "a changed block could not be recorded (out of memory)");
+	}
+	mutex_unlock(&vss_ctl_lock);
+}
+
 /*
  * Called on entry to del_gendisk(): the snapshots of every origin on
- * @disk lose their data source. Lock-free, because del_gendisk() callers
- * hold driver locks that the control path may take when it opens devices.
+ * @disk lose their data source, and its tracking ends (from a worker).
+ * Lock-free, because del_gendisk() callers hold driver locks that the
+ * control path may take when it opens devices.
  */
 void vss_origins_mark_removed(struct gendisk *disk)
 {
 	struct vss_origin *origin;
 	struct vss_chain *chain;
+	bool tracked = false;
 	unsigned int i;
 
 	rcu_read_lock();
@@ -521,8 +795,11 @@ void vss_origins_mark_removed(struct gendisk *disk)
 		for (i = 0; chain && i < chain->nr; i++)
 			vss_snapshot_fail(chain->snap[i], ENODEV,
 					  "origin device was removed");
+		tracked = true;
 	}
 	rcu_read_unlock();
+	if (tracked)
+		queue_work(system_unbound_wq, &vss_origins_work);
 }
 
 int __init vss_origin_init(void)
@@ -540,6 +817,7 @@ int __init vss_origin_init(void)
 
 void vss_origin_exit(void)
 {
+	flush_work(&vss_origins_work);
 	WARN_ON(!list_empty(&vss_origins));
 	mempool_destroy(vss_write_pool);
 	kmem_cache_destroy(vss_write_cache);

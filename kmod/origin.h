@@ -14,6 +14,8 @@
 #include "compat.h"
 
 struct vss_snapshot;
+struct vss_cbt;
+struct vss_cbt_restore;
 
 /*
  * The snapshots of an origin, oldest first. Replaced as a whole (copy,
@@ -43,8 +45,16 @@ struct vss_origin {
 	dev_t dev;			/* fixed */
 	struct gendisk *disk;		/* fixed: the disk the origin is on */
 	sector_t start;			/* fixed: first sector on @disk */
-	sector_t nr_sectors;		/* fixed: size when tracking began */
-	unsigned int chunk_shift;	/* log2(chunk bytes), fixed */
+	/*
+	 * The sectors vss intercepts. Set when tracking begins; changed
+	 * after a resize only while the origin has no snapshots, with the
+	 * write gate closed and drained (see vss_intercept_write()).
+	 */
+	sector_t nr_sectors;
+	/* The device's size when last looked at, to notice a resize. */
+	sector_t seen_sectors;
+	/* log2(chunk bytes); set by the first snapshot, ctl lock */
+	unsigned int chunk_shift;
 	char name[BDEVNAME_SIZE];	/* fixed: "vdb1" */
 	struct vss_bdev_handle handle;	/* keeps the device open */
 
@@ -67,7 +77,21 @@ struct vss_origin {
 	struct vss_chain __rcu *chain;	/* see struct vss_chain */
 	u32 next_index;			/* under vss_ctl_lock */
 	bool creating;			/* in a set being created; ctl lock */
-	bool removed;			/* device went away; ctl lock */
+	bool removed;			/* device went away; WRITE_ONCE */
+
+	/*
+	 * Changed-block tracking, NULL when the device is not tracked.
+	 * Replaced under vss_ctl_lock with the write gate closed and
+	 * drained, and freed after vss_image_srcu: the write path reads it
+	 * while its write is admitted, image writes under vss_image_srcu.
+	 */
+	struct vss_cbt *cbt;
+	/* A restore begun and not committed yet; under vss_ctl_lock. */
+	struct vss_cbt_restore *restore;
+	/* VSS_ORIGIN_* bits telling vss_origins_work what to do. */
+	unsigned long todo;
+#define VSS_ORIGIN_RESIZED	0	/* the device's size changed */
+#define VSS_ORIGIN_CBT_BROKEN	1	/* a changed block went unrecorded */
 
 	/* Chunks with copies or origin reads in flight. */
 	spinlock_t cow_lock;		/* protects @pending and its entries */
@@ -75,15 +99,24 @@ struct vss_origin {
 	wait_queue_head_t cow_wait;	/* a pending entry changed */
 };
 
-int vss_origin_get(dev_t dev, unsigned int chunk_shift,
+int vss_origin_get(dev_t dev, bool keep_gate_closed,
 		   struct netlink_ext_ack *extack, struct vss_origin **out);
 void vss_origin_put_if_unused(struct vss_origin *origin);
 struct vss_origin *vss_origin_find(dev_t dev);
+struct vss_origin *vss_origin_nth(unsigned long n);
 bool vss_origin_on_device(struct block_device *bdev);
+bool vss_origin_has_snapshots(struct vss_origin *origin);
 
 void vss_origin_gate_close(struct vss_origin *origin);
 int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline);
 void vss_origin_gate_open(struct vss_origin *origin);
+void vss_origin_quiesce(struct vss_origin *origin);
+
+void vss_origin_attach_cbt(struct vss_origin *origin, struct vss_cbt *cbt);
+struct vss_cbt *vss_origin_detach_cbt(struct vss_origin *origin);
+void vss_origin_end_tracking(struct vss_origin *origin, const char *reason);
+int vss_origin_check_size(struct vss_origin *origin);
+void vss_origin_cbt_broken(struct vss_origin *origin, struct vss_cbt *cbt);
 
 void vss_origin_set_chain(struct vss_origin *origin, struct vss_chain *chain);
 struct vss_chain *vss_chain_alloc(unsigned int nr);

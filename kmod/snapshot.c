@@ -9,6 +9,7 @@
 #include "store.h"
 #include "image.h"
 #include "event.h"
+#include "cbt.h"
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
@@ -116,6 +117,9 @@ struct vss_create_slot {
 	struct vss_snapshot *snap;
 	struct vss_chain *new_chain;
 	struct vss_chain *old_chain;
+	struct vss_cbt *new_cbt;	/* tracking starts with this snapshot */
+	struct vss_cbt_interval *new_iv;	/* the interval after its point */
+	bool cbt_started;
 	bool frozen;
 };
 
@@ -215,12 +219,22 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 	now_ns = ktime_get_real_ns();
 	for (i = 0; i < nr; i++) {
 		struct vss_origin *origin = slots[i].origin;
+		struct vss_snapshot *snap = slots[i].snap;
 
-		slots[i].snap->created_ns = now_ns;
-		slots[i].snap->index = origin->next_index++;
+		snap->created_ns = now_ns;
+		snap->index = origin->next_index++;
 		slots[i].old_chain = vss_chain_of(origin);
 		vss_origin_set_chain(origin, slots[i].new_chain);
 		slots[i].new_chain = NULL;
+		if (slots[i].new_cbt) {
+			vss_origin_attach_cbt(origin, slots[i].new_cbt);
+			slots[i].new_cbt = NULL;
+			slots[i].cbt_started = true;
+		}
+		vss_cbt_advance(origin->cbt, slots[i].new_iv);
+		slots[i].new_iv = NULL;
+		uuid_copy(&snap->cbt_generation, &origin->cbt->generation);
+		snap->cbt_seq = vss_cbt_seq(origin->cbt);
 	}
 open:
 	for (i = 0; i < closed; i++)
@@ -283,13 +297,23 @@ int vss_set_create(const struct vss_create_params *p,
 		struct vss_create_slot *slot = &slots[nr];
 		struct vss_chain *old;
 
-		ret = vss_origin_get(p->devs[nr], p->chunk_shift, extack,
-				     &slot->origin);
+		ret = vss_origin_get(p->devs[nr], false, extack, &slot->origin);
 		if (ret) {
 			result->bad_dev = nr;
 			goto err_unwind;
 		}
+		/* A resize ends the generation before this point is made. */
+		vss_origin_check_size(slot->origin);
 		old = vss_chain_of(slot->origin);
+		if (old && old->nr && slot->origin->chunk_shift != p->chunk_shift) {
+			result->bad_dev = nr;
+			NL_SET_ERR_MSG(extack,
+				       "device has snapshots with another chunk size");
+			ret = -EINVAL;
+			nr++;
+			goto err_unwind;
+		}
+		slot->origin->chunk_shift = p->chunk_shift;
 		if (old && old->nr >= VSS_MAX_SNAPSHOTS_PER_ORIGIN) {
 			result->bad_dev = nr;
 			NL_SET_ERR_MSG(extack, "device has too many snapshots");
@@ -299,7 +323,16 @@ int vss_set_create(const struct vss_create_params *p,
 		}
 		slot->snap = vss_snapshot_alloc(set, slot->origin);
 		slot->new_chain = vss_chain_alloc(old ? old->nr + 1 : 1);
-		if (!slot->snap || !slot->new_chain) {
+		slot->new_iv = vss_cbt_interval_alloc();
+		if (!slot->origin->cbt) {
+			u64 bytes = (u64)slot->origin->nr_sectors << SECTOR_SHIFT;
+
+			slot->new_cbt = vss_cbt_alloc(bytes,
+						      vss_cbt_block_shift_for(bytes),
+						      NULL, 0, 0);
+		}
+		if (!slot->snap || !slot->new_chain || !slot->new_iv ||
+		    (!slot->origin->cbt && !slot->new_cbt)) {
 			ret = -ENOMEM;
 			nr++;
 			goto err_unwind;
@@ -348,8 +381,19 @@ int vss_set_create(const struct vss_create_params *p,
 			return ret;
 		}
 	}
-	for (i = 0; i < nr; i++)
+	for (i = 0; i < nr; i++) {
+		struct vss_origin *origin = slots[i].origin;
+
+		if (slots[i].cbt_started)
+			vss_event_cbt(origin, origin->cbt,
+				      VSS_EVENT_CBT_NEW_GENERATION,
+				      "tracking started with the first snapshot");
+		else if (vss_cbt_trim_history(origin->cbt))
+			vss_event_cbt(origin, origin->cbt,
+				      VSS_EVENT_CBT_HISTORY_DROPPED,
+				      "old intervals dropped to bound map memory");
 		vss_event_snapshot(slots[i].snap, VSS_EVENT_SNAPSHOT_CREATED);
+	}
 	result->set = set;
 	mutex_unlock(&vss_ctl_lock);
 	kfree(slots);
@@ -358,6 +402,8 @@ int vss_set_create(const struct vss_create_params *p,
 err_unwind:
 	for (i = nr; i-- > 0;) {
 		kfree(slots[i].new_chain);
+		vss_cbt_interval_free(NULL, slots[i].new_iv);
+		vss_cbt_free(slots[i].new_cbt);
 		if (slots[i].snap)
 			vss_snapshot_put(slots[i].snap);
 		if (slots[i].origin)

@@ -43,6 +43,9 @@ struct vss_snapshot {
 	struct vss_origin *origin;	/* fixed; the origin outlives it */
 	u32 index;			/* fixed: number on its origin */
 	u64 created_ns;			/* fixed after commit */
+	/* Fixed after commit: the tracking point taken with it. */
+	uuid_t cbt_generation;
+	u64 cbt_seq;
 
 	/*
 	 * Chunk -> exception (xa_mk_value of vss_exc_pack()). Inserted by

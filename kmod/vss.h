@@ -14,7 +14,7 @@
 #include <linux/srcu.h>
 #include "compat.h"
 
-#define VSS_VERSION "0.3.0"
+#define VSS_VERSION "0.4.0"
 
 /*
  * vss_ctl_lock serialises every change to the object graph: tracking and

@@ -11,7 +11,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#define NLA_DATA(a) ((void *)((char *)(a) + NLA_HDRLEN))
 #define GENL_HDRLEN_ALIGNED NLMSG_ALIGN(sizeof(struct genlmsghdr))
 
 static struct nlattr *msg_tail(struct vss_msg *m)
@@ -611,6 +610,44 @@ static void delete_one(struct vss_nl *nl, const uint8_t *id, void *arg)
 int vss_delete_all(struct vss_nl *nl)
 {
 	return dump_each(nl, delete_one, NULL);
+}
+
+/* Stops tracking every tracked device; returns how many, or negative errno. */
+int vss_untrack_all(struct vss_nl *nl)
+{
+	static char reply[VSS_NL_BUF * 4];
+	struct vss_msg *m = calloc(1, sizeof(*m));
+	const struct nlmsghdr *nlh;
+	dev_t devs[256];
+	size_t len = 0;
+	int n = 0, i, ret;
+
+	if (!m)
+		return -ENOMEM;
+	vss_msg_init(nl, m, VSS_CMD_GET_CBT, NLM_F_DUMP);
+	ret = vss_nl_call(nl, m, reply, &len);
+	if (ret)
+		goto out;
+	for (nlh = (const void *)reply; len >= NLMSG_HDRLEN &&
+	     NLMSG_OK(nlh, len) && n < 256; nlh = NLMSG_NEXT(nlh, len)) {
+		struct vss_attrs top, cbt, dev;
+
+		vss_parse((const char *)nlh, nlh->nlmsg_len, &top);
+		vss_parse_nested(top.a[VSS_A_CBT], &cbt);
+		vss_parse_nested(cbt.a[VSS_A_DEVICE], &dev);
+		if (dev.a[VSS_A_DEV_MAJOR] && dev.a[VSS_A_DEV_MINOR])
+			devs[n++] = makedev(vss_get_u32(dev.a[VSS_A_DEV_MAJOR]),
+					    vss_get_u32(dev.a[VSS_A_DEV_MINOR]));
+	}
+	for (i = 0; i < n; i++) {
+		vss_msg_init(nl, m, VSS_CMD_UNTRACK, 0);
+		vss_msg_put_dev(m, VSS_A_DEVICE, devs[i]);
+		vss_nl_call(nl, m, NULL, NULL);
+	}
+	ret = n;
+out:
+	free(m);
+	return ret;
 }
 
 int vss_create_ex(struct vss_nl *nl, const struct vss_create_args *args,

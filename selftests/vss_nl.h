@@ -17,6 +17,9 @@
 
 #define VSS_NL_BUF 65536
 
+/* The payload of an attribute. */
+#define NLA_DATA(a) ((void *)((char *)(a) + NLA_HDRLEN))
+
 struct vss_nl {
 	int fd;
 	uint16_t family;
@@ -127,6 +130,8 @@ int vss_snap_info(struct vss_nl *nl, const uint8_t *id,
 int vss_count_snapshots(struct vss_nl *nl);
 /* Force-deletes every snapshot; returns how many, or negative errno. */
 int vss_delete_all(struct vss_nl *nl);
+/* Stops tracking every tracked device; returns how many, or negative errno. */
+int vss_untrack_all(struct vss_nl *nl);
 
 /* A CREATE_SET request with every optional attribute under control. */
 struct vss_create_args {

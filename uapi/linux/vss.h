@@ -98,6 +98,9 @@
  *             VSS_A_STORAGE_LIMIT u64
  *             VSS_A_HOLD_US       u64
  *             VSS_A_OPEN_COUNT    u32, openers of the image now
+ *             VSS_A_CBT_GENERATION 16 bytes, and VSS_A_CBT_SEQ u64: the
+ *                                  changed-block tracking point at which
+ *                                  the snapshot was taken (see below)
  *
  * VSS_CMD_DELETE_SNAPSHOT (do; CAP_SYS_ADMIN)
  *   request:  exactly one of VSS_A_SNAP_ID (one snapshot) or VSS_A_SET_ID
@@ -106,11 +109,150 @@
  *   Deleting any snapshot leaves what the others read unchanged.
  *   errors:   ENOENT, EBUSY (image open and no VSS_DELETE_FORCE)
  *
+ * Changed-block tracking (CBT)
+ *
+ *   A tracked device has a map of the blocks written to it, kept in
+ *   memory by the module. Tracking starts with the device's first
+ *   snapshot or with VSS_CMD_TRACK, and lasts until VSS_CMD_UNTRACK,
+ *   VSS_CMD_CBT_SAVE or the device's removal; snapshots do not end it.
+ *
+ *   generation  a UUID naming one unbroken stretch of tracking. Whenever
+ *               vss cannot prove that it saw every write (tracking
+ *               restarted without a provable saved map, the device was
+ *               resized, map memory could not be allocated), the device
+ *               gets a new generation and VSS_EVENT_CBT_NEW_GENERATION is
+ *               sent. Points of another generation are never answered.
+ *   point       a sequence number within a generation. Point 0 is the
+ *               start of the generation; each snapshot commit on the
+ *               device makes the next point, recorded in the snapshot
+ *               (VSS_A_CBT_GENERATION, VSS_A_CBT_SEQ). Writes between
+ *               point n and point n + 1 belong to interval n.
+ *   block size  a power of two of at least 4 KiB, chosen when the
+ *               generation starts so that the device has at most
+ *               VSS_CBT_MAX_BLOCKS blocks: one interval's map never
+ *               exceeds 2 MiB. Intervals are dropped oldest first when the
+ *               maps of a device would exceed VSS_CBT_HISTORY_BYTES, or
+ *               when more than VSS_CBT_MAX_INTERVALS are kept;
+ *               VSS_A_CBT_OLDEST_SEQ is then the oldest point still
+ *               answered.
+ *
+ *   The changes from point a to point b (a <= b) are the blocks written in
+ *   intervals a .. b - 1; from point a to "now", intervals a .. current.
+ *   Writes to a snapshot's image, and VSS_CMD_CBT_MARK_DIRTY, also mark
+ *   blocks, so that the next incremental backup copies them again: image
+ *   writes mark the intervals just before and just after the snapshot's
+ *   point, VSS_CMD_CBT_MARK_DIRTY the current interval.
+ *
+ *   Extents (VSS_A_CBT_EXTENTS) are arrays of struct vss_cbt_extent, in
+ *   bytes from the start of the device, block-aligned except that the last
+ *   one ends at the device's end; sorted, never overlapping. A dump may cut
+ *   a run of blocks at a message boundary: a client merges extents that
+ *   touch.
+ *
+ * VSS_A_CBT nest (a device's tracking state):
+ *             VSS_A_DEVICE          the device
+ *             VSS_A_CBT_GENERATION  16 bytes
+ *             VSS_A_CBT_SEQ         u64, the current interval (= newest point)
+ *             VSS_A_CBT_OLDEST_SEQ  u64, the oldest point still answered
+ *             VSS_A_CBT_BLOCK_SIZE  u32, bytes
+ *             VSS_A_CBT_SIZE        u64, bytes tracked (the device's size)
+ *             VSS_A_CBT_MAP_BYTES   u64, memory the maps use now
+ *             VSS_A_CBT_STARTED_NS  u64, CLOCK_REALTIME when the
+ *                                   generation started
+ *
+ * VSS_CMD_TRACK (do; CAP_SYS_ADMIN)
+ *   Starts tracking a device: a new generation, at point 0.
+ *   request:  VSS_A_DEVICE
+ *   reply:    VSS_A_CBT
+ *   errors:   ENXIO or ENODEV, EALREADY (already tracked), EOPNOTSUPP (as
+ *             for VSS_CMD_CREATE_SET)
+ *
+ * VSS_CMD_UNTRACK (do; CAP_SYS_ADMIN)
+ *   Stops tracking and forgets the map. Snapshots of the device stay.
+ *   request:  VSS_A_DEVICE
+ *   errors:   ENOENT (not tracked)
+ *
+ * VSS_CMD_GET_CBT (do and dump; no privilege)
+ *   do request:   VSS_A_DEVICE
+ *   dump request: nothing: every tracked device
+ *   reply (one message per device): VSS_A_CBT
+ *   errors:   ENOENT (not tracked)
+ *
+ * VSS_CMD_CBT_CHANGES (dump; CAP_SYS_ADMIN)
+ *   The blocks written between two points, or from a point until now.
+ *   request:  VSS_A_DEVICE
+ *             VSS_A_CBT_GENERATION  16 bytes, of both points
+ *             VSS_A_CBT_FROM        u64, the older point
+ *             VSS_A_CBT_TO          u64, the newer point (absent: now;
+ *                                   writes made during the dump may or
+ *                                   may not be included)
+ *   reply (one or more messages):
+ *             VSS_A_CBT_GENERATION, VSS_A_CBT_BLOCK_SIZE,
+ *             VSS_A_CBT_EXTENTS
+ *   errors:   ENOENT (not tracked), ESTALE (the generation is not the
+ *             device's: take a full backup), ENODATA (the map no longer
+ *             reaches back to VSS_A_CBT_FROM: take a full backup), EINVAL
+ *             (FROM after TO, or a point not reached yet)
+ *
+ * VSS_CMD_CBT_MARK_DIRTY (do; CAP_SYS_ADMIN)
+ *   Marks a byte range as changed in the current interval, rounded out to
+ *   whole blocks.
+ *   request:  VSS_A_DEVICE, VSS_A_CBT_OFFSET u64, VSS_A_CBT_LENGTH u64
+ *   errors:   ENOENT (not tracked), EINVAL (zero length), ERANGE (past
+ *             the end of the device)
+ *
+ * VSS_CMD_CBT_SAVE (dump; CAP_SYS_ADMIN)
+ *   Stops tracking the device and hands its map over, so that it can be
+ *   restored after a module reload or a reboot. The device must have no
+ *   snapshots. The first message holds VSS_A_CBT_STATE; each following
+ *   one holds VSS_A_CBT_SEQ (an interval) and VSS_A_CBT_EXTENTS.
+ *   request:  VSS_A_DEVICE
+ *   VSS_A_CBT_STATE nest:
+ *             VSS_A_DEVICE, VSS_A_CBT_GENERATION, VSS_A_CBT_SEQ,
+ *             VSS_A_CBT_OLDEST_SEQ, VSS_A_CBT_BLOCK_SIZE, VSS_A_CBT_SIZE,
+ *             VSS_A_CBT_STARTED_NS,
+ *             VSS_A_CBT_BOOT_ID     16 bytes, the kernel's boot id
+ *             VSS_A_CBT_DISKSEQ     u64, the disk's sequence number
+ *             VSS_A_CBT_WRITE_IOS   u64, writes and discards the block
+ *                                   layer completed on the device
+ *             VSS_A_CBT_DIRECT_WRITE_IOS u64, of a partition: those of
+ *                                   its whole disk not made through any
+ *                                   partition
+ *             VSS_A_CBT_SAVE_FLAGS  u32, VSS_CBT_SAVED_*
+ *   errors:   ENOENT (not tracked), EBUSY (the device has snapshots)
+ *
+ * VSS_CMD_CBT_RESTORE (do; CAP_SYS_ADMIN)
+ *   Resumes tracking from a saved map, in three steps told apart by
+ *   VSS_A_FLAGS:
+ *   VSS_CBT_RESTORE_BEGIN: VSS_A_DEVICE and VSS_A_CBT_STATE as saved.
+ *             The device must not be tracked and must have no snapshots.
+ *             Tracking starts at once under a new generation, so that no
+ *             write is missed whatever follows; then vss checks that the
+ *             saved generation can be continued: same size and block
+ *             size, I/O statistics on, no write in flight, and either (same
+ *             boot) the same disk sequence number and write counters as at
+ *             the save, or (another boot) a device that had no other
+ *             opener at the save and has completed no write since boot.
+ *             reply: VSS_A_CBT, VSS_A_CBT_VERDICT, and VSS_A_REASON when
+ *             the verdict is VSS_CBT_VERDICT_NEW_GENERATION
+ *   no flag:  VSS_A_DEVICE, VSS_A_CBT_SEQ, VSS_A_CBT_EXTENTS: blocks of
+ *             one saved interval; repeat as needed
+ *   VSS_CBT_RESTORE_COMMIT: VSS_A_DEVICE. With a verdict of
+ *             VSS_CBT_VERDICT_CONTINUED the saved generation, its points
+ *             and its maps replace the new generation, and the writes
+ *             seen since the first step are added to its current
+ *             interval. reply: VSS_A_CBT, VSS_A_CBT_VERDICT
+ *   errors:   EALREADY (already tracked), EBUSY (the device has
+ *             snapshots), ENOENT (no restore in progress), EINVAL (state
+ *             or extents that do not fit the device: the new generation
+ *             stays)
+ *
  * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS)
  *             VSS_A_EVENT         u32, enum vss_event
  *             VSS_A_SNAP_ID, VSS_A_SET_ID, VSS_A_ORIGIN where they apply
  *             VSS_A_ERRNO, VSS_A_REASON for failures
  *             VSS_A_STORAGE_USED, VSS_A_STORAGE_LIMIT for storage events
+ *             VSS_A_CBT for tracking events, with VSS_A_REASON
  */
 #ifndef _UAPI_LINUX_VSS_H
 #define _UAPI_LINUX_VSS_H
@@ -132,6 +274,10 @@
 #define VSS_DEFAULT_CHUNK_SIZE		(64 * 1024)
 #define VSS_DEFAULT_HOLD_LIMIT_MS	10000
 #define VSS_MAX_HOLD_LIMIT_MS		60000
+#define VSS_CBT_MIN_BLOCK_SIZE		4096
+#define VSS_CBT_MAX_BLOCKS		(16 * 1024 * 1024)
+#define VSS_CBT_HISTORY_BYTES		(16 * 1024 * 1024)
+#define VSS_CBT_MAX_INTERVALS		1024
 
 enum vss_cmd {
 	VSS_CMD_UNSPEC,
@@ -140,6 +286,13 @@ enum vss_cmd {
 	VSS_CMD_GET_SNAPSHOT,
 	VSS_CMD_DELETE_SNAPSHOT,
 	VSS_CMD_EVENT,
+	VSS_CMD_TRACK,
+	VSS_CMD_UNTRACK,
+	VSS_CMD_GET_CBT,
+	VSS_CMD_CBT_CHANGES,
+	VSS_CMD_CBT_MARK_DIRTY,
+	VSS_CMD_CBT_SAVE,
+	VSS_CMD_CBT_RESTORE,
 
 	__VSS_CMD_MAX,
 	VSS_CMD_MAX = __VSS_CMD_MAX - 1
@@ -178,6 +331,26 @@ enum vss_attr {
 	VSS_A_STORAGE_SIZE,
 	VSS_A_OPEN_COUNT,
 	VSS_A_EVENT,
+	VSS_A_CBT,
+	VSS_A_CBT_GENERATION,
+	VSS_A_CBT_SEQ,
+	VSS_A_CBT_OLDEST_SEQ,
+	VSS_A_CBT_BLOCK_SIZE,
+	VSS_A_CBT_SIZE,
+	VSS_A_CBT_MAP_BYTES,
+	VSS_A_CBT_STARTED_NS,
+	VSS_A_CBT_FROM,
+	VSS_A_CBT_TO,
+	VSS_A_CBT_EXTENTS,
+	VSS_A_CBT_OFFSET,
+	VSS_A_CBT_LENGTH,
+	VSS_A_CBT_STATE,
+	VSS_A_CBT_BOOT_ID,
+	VSS_A_CBT_DISKSEQ,
+	VSS_A_CBT_WRITE_IOS,
+	VSS_A_CBT_DIRECT_WRITE_IOS,
+	VSS_A_CBT_SAVE_FLAGS,
+	VSS_A_CBT_VERDICT,
 
 	__VSS_A_MAX,
 	VSS_A_MAX = __VSS_A_MAX - 1
@@ -217,6 +390,40 @@ enum vss_event {
 	VSS_EVENT_STORAGE_LOW = 4,	/* less than 1/8 of the limit left */
 	VSS_EVENT_STORAGE_OVERFLOW = 5,	/* a chunk could not be saved */
 	VSS_EVENT_ORIGIN_REMOVED = 6,
+	/* VSS_A_CBT (the new generation), VSS_A_REASON */
+	VSS_EVENT_CBT_NEW_GENERATION = 7,
+	/* tracking ended (untrack, save, removal): VSS_A_CBT, VSS_A_REASON */
+	VSS_EVENT_CBT_STOPPED = 8,
+	/* old intervals were dropped: VSS_A_CBT (new oldest point) */
+	VSS_EVENT_CBT_HISTORY_DROPPED = 9,
+};
+
+/* One run of changed bytes; VSS_A_CBT_EXTENTS is an array of them. */
+struct vss_cbt_extent {
+	__u64 offset;	/* bytes from the start of the device */
+	__u64 length;	/* bytes */
+};
+
+/* VSS_A_CBT_SAVE_FLAGS (u32) */
+enum vss_cbt_save_flags {
+	/* nobody but vss had the device open when it was saved */
+	VSS_CBT_SAVED_QUIESCENT = 1U << 0,
+	/* the device's I/O statistics were on, so its counters are valid */
+	VSS_CBT_SAVED_IOSTAT = 1U << 1,
+};
+
+/* VSS_A_FLAGS (u32) of VSS_CMD_CBT_RESTORE */
+enum vss_cbt_restore_flags {
+	VSS_CBT_RESTORE_BEGIN = 1U << 0,
+	VSS_CBT_RESTORE_COMMIT = 1U << 1,
+};
+
+/* VSS_A_CBT_VERDICT (u32) of VSS_CMD_CBT_RESTORE */
+enum vss_cbt_verdict {
+	/* the saved generation goes on (after COMMIT), or will (after BEGIN) */
+	VSS_CBT_VERDICT_CONTINUED = 1,
+	/* a write may have been missed: a new generation, see VSS_A_REASON */
+	VSS_CBT_VERDICT_NEW_GENERATION = 2,
 };
 
 #endif /* _UAPI_LINUX_VSS_H */
