@@ -2,7 +2,7 @@
 #
 #   make                 module for the selected kernel + vssctl/libvss
 #   make module          only the module
-#   make tools           only vssctl and libvss
+#   make tools           only vssctl, libvss and the examples
 #   make check           everything make check runs (see README)
 #   make demo            the main job, in a VM
 #   make bench           benchmarks, in a VM
@@ -58,9 +58,10 @@ module: $(MODDIR)/.tree
 	@test -n "$(KDIR)" -a -d "$(KDIR)" || { echo "make: no kernel headers (KDIR='$(KDIR)'); run scripts/deps.sh or set KDIR" >&2; exit 1; }
 	$(MAKE) -C $(KDIR) M=$(MODDIR) $(KBUILD_FLAGS) modules
 
-# Userspace components, each with its own Makefile taking O= and VERSION=.
+# Userspace components, each with its own Makefile taking O= and VERSION=,
+# built in this order (examples/ links the libvss that vssctl/ builds).
 # vsswriterd/ (the writer coordinator, a later issue) joins this list.
-TOOL_DIRS := vssctl
+TOOL_DIRS := vssctl examples
 
 tools:
 	@set -e; for d in $(TOOL_DIRS); do \
