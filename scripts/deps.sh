@@ -30,6 +30,7 @@ host_packages=(
 	qemu-system-x86 busybox-static
 	libnl-3-dev libnl-genl-3-dev libjson-c-dev
 	e2fsprogs xfsprogs lvm2 mdadm fio jq sparse util-linux
+	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
 )
 
