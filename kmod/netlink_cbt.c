@@ -241,6 +241,7 @@ struct vss_nl_cbt_dump {
 	struct vss_cbt *saved;		/* a save's generation */
 	struct vss_cbt_witness witness;	/* a save's witness */
 	char name[BDEVNAME_SIZE];	/* a save's device name */
+	bool started;			/* the request was checked */
 	bool state_sent;		/* a save's first message went out */
 	u64 interval;			/* a save's interval being sent */
 	bool done;
@@ -365,12 +366,26 @@ static int vss_nl_check_points(struct vss_cbt *cbt, const uuid_t *generation,
 	return 0;
 }
 
+/*
+ * Dumps check their request in their first round rather than in .start:
+ * before 6.2 a .start has no extended ack to explain a refusal with.
+ */
 int vss_nl_changes_start(struct netlink_callback *cb)
+{
+	struct vss_nl_cbt_dump *ctx = vss_nl_cbt_dump_alloc();
+
+	if (!ctx)
+		return -ENOMEM;
+	cb->args[0] = (long)ctx;
+	return 0;
+}
+
+/* Reads and checks the query's request, in its first round. */
+static int vss_nl_changes_parse(struct netlink_callback *cb,
+				struct vss_nl_cbt_dump *ctx)
 {
 	struct nlattr **attrs = vss_dumpit_attrs(cb);
 	struct netlink_ext_ack *extack = cb->extack;
-	struct vss_nl_cbt_dump *ctx;
-	struct vss_origin *origin;
 	int ret;
 
 	ret = vss_nl_require_admin(cb->skb, extack);
@@ -380,32 +395,16 @@ int vss_nl_changes_start(struct netlink_callback *cb)
 		NL_SET_ERR_MSG(extack, "a generation and a from point are required");
 		return -EINVAL;
 	}
-	ctx = vss_nl_cbt_dump_alloc();
-	if (!ctx)
-		return -ENOMEM;
 	ret = vss_nl_cbt_device(attrs, extack, &ctx->dev);
 	if (ret)
-		goto err;
+		return ret;
 	memcpy(&ctx->generation, nla_data(attrs[VSS_A_CBT_GENERATION]),
 	       VSS_ID_LEN);
 	ctx->from = nla_get_u64(attrs[VSS_A_CBT_FROM]);
 	ctx->to = attrs[VSS_A_CBT_TO] ? nla_get_u64(attrs[VSS_A_CBT_TO]) :
 		  U64_MAX;
-
-	mutex_lock(&vss_ctl_lock);
-	ret = vss_nl_tracked_origin(ctx->dev, attrs[VSS_A_DEVICE], extack,
-				    &origin);
-	if (!ret)
-		ret = vss_nl_check_points(origin->cbt, &ctx->generation,
-					  ctx->from, ctx->to, extack);
-	mutex_unlock(&vss_ctl_lock);
-	if (ret)
-		goto err;
-	cb->args[0] = (long)ctx;
+	ctx->started = true;
 	return 0;
-err:
-	vss_nl_cbt_dump_free(ctx);
-	return ret;
 }
 
 int vss_nl_changes_dump(struct sk_buff *skb, struct netlink_callback *cb)
@@ -420,6 +419,11 @@ int vss_nl_changes_dump(struct sk_buff *skb, struct netlink_callback *cb)
 
 	if (ctx->done)
 		return 0;
+	if (!ctx->started) {
+		ret = vss_nl_changes_parse(cb, ctx);
+		if (ret)
+			return ret;
+	}
 	mutex_lock(&vss_ctl_lock);
 	ret = vss_nl_tracked_origin(ctx->dev, NULL, cb->extack, &origin);
 	if (ret)
@@ -427,8 +431,7 @@ int vss_nl_changes_dump(struct sk_buff *skb, struct netlink_callback *cb)
 	cbt = origin->cbt;
 	/* Ended, resized or trimmed since the last round? */
 	ret = vss_nl_check_points(cbt, &ctx->generation, ctx->from,
-				  ctx->to == U64_MAX ? ctx->from : ctx->to,
-				  cb->extack);
+				  ctx->to, cb->extack);
 	if (ret)
 		goto out;
 	hi = ctx->to == U64_MAX ? vss_cbt_seq(cbt) : ctx->to - 1;
@@ -508,40 +511,47 @@ out:
 	return ret;
 }
 
+int vss_nl_save_start(struct netlink_callback *cb)
+{
+	struct vss_nl_cbt_dump *ctx = vss_nl_cbt_dump_alloc();
+
+	if (!ctx)
+		return -ENOMEM;
+	cb->args[0] = (long)ctx;
+	return 0;
+}
+
 /*
  * Saving detaches the generation at an instant when the device's writes
  * are drained and its counters settled: every write before it is in the
- * map, every write after it moves the counters.
+ * map, every write after it moves the counters. Done in the dump's first
+ * round, where a refusal can be explained.
  */
-int vss_nl_save_start(struct netlink_callback *cb)
+static int vss_nl_save_detach(struct netlink_callback *cb,
+			      struct vss_nl_cbt_dump *ctx)
 {
 	struct nlattr **attrs = vss_dumpit_attrs(cb);
 	struct netlink_ext_ack *extack = cb->extack;
-	struct vss_nl_cbt_dump *ctx;
 	struct vss_origin *origin;
 	struct request_queue *q;
 	int ret;
 
 	ret = vss_nl_require_admin(cb->skb, extack);
+	if (!ret)
+		ret = vss_nl_cbt_device(attrs, extack, &ctx->dev);
 	if (ret)
 		return ret;
-	ctx = vss_nl_cbt_dump_alloc();
-	if (!ctx)
-		return -ENOMEM;
-	ret = vss_nl_cbt_device(attrs, extack, &ctx->dev);
-	if (ret)
-		goto err;
 
 	mutex_lock(&vss_ctl_lock);
 	ret = vss_nl_tracked_origin(ctx->dev, attrs[VSS_A_DEVICE], extack,
 				    &origin);
 	if (ret)
-		goto err_unlock;
+		goto out;
 	if (vss_origin_has_snapshots(origin)) {
 		NL_SET_ERR_MSG_ATTR(extack, attrs[VSS_A_DEVICE],
 				    "device has snapshots: delete them before saving its map");
 		ret = -EBUSY;
-		goto err_unlock;
+		goto out;
 	}
 	vss_origin_quiesce(origin);
 	/* Completion is counted after the bio ends: let it settle. */
@@ -553,17 +563,12 @@ int vss_nl_save_start(struct netlink_callback *cb)
 	vss_origin_gate_open(origin);
 	strscpy(ctx->name, origin->name, sizeof(ctx->name));
 	ctx->interval = vss_cbt_oldest_seq(ctx->saved);
+	ctx->started = true;
 	vss_event_cbt(origin, ctx->saved, VSS_EVENT_CBT_STOPPED,
 		      "map saved for a later restore");
 	vss_origin_put_if_unused(origin);
+out:
 	mutex_unlock(&vss_ctl_lock);
-	cb->args[0] = (long)ctx;
-	return 0;
-
-err_unlock:
-	mutex_unlock(&vss_ctl_lock);
-err:
-	vss_nl_cbt_dump_free(ctx);
 	return ret;
 }
 
@@ -598,10 +603,17 @@ static int vss_nl_put_state(struct sk_buff *skb, struct vss_nl_cbt_dump *ctx)
 int vss_nl_save_dump(struct sk_buff *skb, struct netlink_callback *cb)
 {
 	struct vss_nl_cbt_dump *ctx = vss_nl_cbt_dump_ctx(cb);
-	struct vss_cbt *cbt = ctx->saved;
+	struct vss_cbt *cbt;
 	unsigned int nr;
 	void *hdr;
+	int ret;
 
+	if (!ctx->started) {
+		ret = vss_nl_save_detach(cb, ctx);
+		if (ret)
+			return ret;
+	}
+	cbt = ctx->saved;
 	while (!ctx->done) {
 		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
 				  cb->nlh->nlmsg_seq, &vss_genl_family,

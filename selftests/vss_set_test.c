@@ -62,6 +62,7 @@ FIXTURE_TEARDOWN(set)
 	int left = nr_snapshots(&self->nl);
 
 	EXPECT_EQ(0, left) TH_LOG("%d snapshots left over", left);
+	vss_untrack_all(&self->nl);
 	vss_nl_close(&self->nl);
 }
 
@@ -117,6 +118,8 @@ TEST_F(set, sixty_four_devices_one_instant)
 		close(fd);
 	}
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	/* Tracking outlives the snapshots and keeps the devices open. */
+	vss_untrack_all(&self->nl);
 	for (i = 0; i <= LOOPS; i++)
 		sh("losetup -d %s; rm -f /tmp/loop%d.img", paths[i], i);
 	free(buf);
@@ -226,6 +229,7 @@ TEST_F(set, in_flight_writes_and_the_hold_limit)
 	EXPECT_EQ(0, check_sectors(slow, 16, 7)) TH_LOG("the write did not land");
 	EXPECT_EQ(0, check_sectors(c.image[0], 16, 1));
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	vss_untrack_all(&self->nl);
 	slow_disk_down();
 	free(buf);
 }

@@ -726,7 +726,10 @@ TEST_F(store, events_name_their_snapshot)
 	ASSERT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
 	for (int want = VSS_EVENT_SNAPSHOT_CREATED;
 	     want <= VSS_EVENT_SNAPSHOT_DELETED; want++) {
-		type = vss_next_event(&self->ev, 5000, &a, buf);
+		/* A first snapshot also starts tracking: not this test's. */
+		do {
+			type = vss_next_event(&self->ev, 5000, &a, buf);
+		} while (type == VSS_EVENT_CBT_NEW_GENERATION);
 		ASSERT_EQ(want, type) TH_LOG("want a %s event", event_name(want));
 		EXPECT_NE(NULL, a.a[VSS_A_SNAP_ID])
 			TH_LOG("%s event: no VSS_A_SNAP_ID at the top level%s",
