@@ -3,7 +3,8 @@
 #
 # vssctl end to end, in the VM: commands, --json, id prefixes, delete
 # variants, exit codes, the bad-input matrix (each case gets a clear
-# error and changes nothing), module unload and "module not loaded".
+# error and changes nothing), module unload (refused while snapshots
+# exist or devices are tracked) and "module not loaded".
 # Run as root, and once more unprivileged (only the privilege cases run).
 #
 # Disks: 0: origin (32M)  1: storage block device (256M)  2: origin (32M)
@@ -72,7 +73,7 @@ if [ ${#disks[@]} -lt 3 ]; then
 	exit 0
 fi
 origin=${disks[0]} store=${disks[1]} origin2=${disks[2]}
-echo "1..44"
+echo "1..47"
 
 # --- version ------------------------------------------------------------------
 expect 0 "version" vssctl version
@@ -210,11 +211,20 @@ else
 	tap OK "rmmod refused while a snapshot exists"
 fi
 vssctl delete --all >/dev/null 2>&1
+# A device stays tracked after its snapshots go, and holds the module.
+if rmmod vss 2>/dev/null; then
+	tap FAIL "rmmod refused while devices are tracked"
+	insmod "$repo/build/$VSS_KVER/vss.ko"
+else
+	tap OK "rmmod refused while devices are tracked"
+fi
+expect 0 "untrack the first origin" vssctl untrack "$origin"
+expect 0 "untrack the second origin" vssctl untrack "$origin2"
 if rmmod vss; then
 	expect_error 3 'not loaded' "module not loaded: exit 3" vssctl list
 	insmod "$repo/build/$VSS_KVER/vss.ko"
 else
-	tap FAIL "rmmod after the last snapshot"
+	tap FAIL "rmmod once nothing is snapshotted or tracked"
 fi
 expect 0 "reloaded" vssctl version
 
