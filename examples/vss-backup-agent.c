@@ -36,7 +36,10 @@
  *      snapshot and a SHA-256 of the file.
  *   4. The snapshot is deleted, unless --keep (a test compares a restored
  *      point with the image it came from; delete it with vssctl delete).
- *      A failed backup always deletes its snapshot and records nothing.
+ *      A failed backup always deletes its snapshot and records nothing;
+ *      so does one stopped by SIGINT, SIGTERM or SIGHUP. One killed
+ *      outright leaves its snapshot (labelled vss-backup-agent in vssctl
+ *      list) and a temporary file, which the next backup removes.
  *
  * Points are numbered in the order they were taken, from 0. Each is a full
  * backup or an increment on the point before it; a full backup taken in
