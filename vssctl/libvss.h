@@ -68,10 +68,11 @@ extern "C" {
 /**
  * LIBVSS_ECBT_STALE - a changed-block point of another generation
  *
- * Returned (negated) by vss_cbt_changes() when the point given belongs to
- * a generation the device no longer has: tracking was interrupted in a
- * way that could hide a write. No list of changes can be trusted; take a
- * full backup. See vss_cbt_needs_full_backup().
+ * Returned (negated) by vss_cbt_changes() when a point given belongs to
+ * a generation the device no longer has (tracking was interrupted in a
+ * way that could hide a write), or the two points are of different
+ * generations. No list of changes can be trusted; take a full backup.
+ * See vss_cbt_needs_full_backup().
  */
 #define LIBVSS_ECBT_STALE	ESTALE
 
@@ -700,8 +701,8 @@ typedef int (*vss_cbt_extent_fn)(uint64_t offset, uint64_t length, void *arg);
  * are out of order or overlap fail the call with -EPROTO.
  *
  * Return: 0; the non-zero value @fn returned to stop; -EINVAL if @from
- * and @to are of different generations, @from is after @to, or a point
- * was not reached yet; -LIBVSS_ECBT_STALE if the points are of another
+ * is after @to, or a point was not reached yet; -LIBVSS_ECBT_STALE if
+ * @from and @to are of different generations or the points are of another
  * generation than the device's, -LIBVSS_ECBT_TOO_OLD if the map no longer
  * reaches back to @from (for both: take a full backup); -ENOENT if the
  * device is not tracked; -EAGAIN if the module flagged the answer as

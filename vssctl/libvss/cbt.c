@@ -520,9 +520,10 @@ static int check_points(struct vss_handle *h, const char *device_path,
 		return vss_error_set(h, -EINVAL, NULL, "no extent function given");
 	if (!to)
 		return 0;
+	/* Nothing links two generations: what changed between them is unknown. */
 	if (!vss_id_equal(&from->generation, &to->generation))
-		return vss_error_set(h, -EINVAL, device_path,
-				     "the two points are of different generations");
+		return vss_error_set(h, -LIBVSS_ECBT_STALE, device_path,
+				     "the two points are of different generations: take a full backup");
 	if (from->seq > to->seq)
 		return vss_error_set(h, -EINVAL, device_path,
 				     "point %llu is after point %llu",
