@@ -54,10 +54,18 @@ static int vss_store_open_file(struct vss_store *store, const char *path,
 {
 	struct file *file;
 
-	if (directory)
-		file = filp_open(path, O_RDWR | O_TMPFILE | O_LARGEFILE, 0600);
-	else
-		file = filp_open(path, O_RDWR | O_LARGEFILE, 0);
+	/*
+	 * O_NOATIME: copy-on-write keeps changing the file, so under relatime
+	 * every image read would otherwise dirty the inode again.
+	 */
+	if (directory) {
+		file = filp_open(path, O_RDWR | O_TMPFILE | O_LARGEFILE |
+				 O_NOATIME, 0600);
+	} else {
+		file = filp_open(path, O_RDWR | O_LARGEFILE | O_NOATIME, 0);
+		if (file == ERR_PTR(-EPERM))	/* not the owner's to ask */
+			file = filp_open(path, O_RDWR | O_LARGEFILE, 0);
+	}
 	if (IS_ERR(file)) {
 		if (directory)
 			NL_SET_ERR_MSG(extack,
