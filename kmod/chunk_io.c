@@ -112,3 +112,32 @@ int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
 		return ret;
 	return ret == bytes ? 0 : -EIO;
 }
+
+/**
+ * vss_file_rw_bio - read or write the data of @bio at @pos of @file
+ * @file: open file
+ * @pos: byte offset in @file
+ * @bio: describes the pages, from its current position (bi_iter) on
+ * @write: direction
+ *
+ * @bio is not submitted: it only names the pages (typically a clone of
+ * part of an image request). A short transfer is an error.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
+		    bool write)
+{
+	struct bvec_iter iter = bio->bi_iter;
+	size_t span = iter.bi_bvec_done + iter.bi_size;
+	struct bio_vec *bvec = &bio->bi_io_vec[iter.bi_idx];
+	unsigned int nr = 0;
+
+	/* The (multi-page) segments the data spans, from the current one. */
+	while (span) {
+		span -= min_t(size_t, span, bvec[nr].bv_len);
+		nr++;
+	}
+	return vss_file_rw(file, pos, bvec, nr, iter.bi_bvec_done,
+			   iter.bi_size, write);
+}

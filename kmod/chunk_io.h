@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * Synchronous I/O of page buffers against a block device or a file, used
- * by copy-on-write and by image I/O from process context.
+ * by copy-on-write and by image I/O from process context (one worker per
+ * file piece of an image request).
  */
 #ifndef VSS_CHUNK_IO_H
 #define VSS_CHUNK_IO_H
@@ -24,5 +25,7 @@ int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 		struct vss_chunk_buf *buf, unsigned int bytes, bool write);
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
 		unsigned int nr_bvec, size_t skip, size_t bytes, bool write);
+int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
+		    bool write);
 
 #endif /* VSS_CHUNK_IO_H */

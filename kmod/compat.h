@@ -10,6 +10,7 @@
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
 #include <linux/fs.h>
+#include <linux/srcu.h>
 #include <net/genetlink.h>
 
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 1, 0)
@@ -179,5 +180,30 @@ static inline struct nlattr **vss_dumpit_attrs(struct netlink_callback *cb)
 #define VSS_NL_SET_ERR_MSG_FMT(extack, plain, fmt, args...) \
 	NL_SET_ERR_MSG(extack, plain)
 #endif
+
+/*
+ * An SRCU read section that another context ends (image I/O completes in
+ * interrupt context): srcu_down_read() and srcu_up_read() came in 6.3;
+ * before, the same counters without lockdep's per-task tracking.
+ */
+static inline int vss_srcu_down_read(struct srcu_struct *ssp)
+	__acquires(ssp)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	return srcu_down_read(ssp);
+#else
+	return srcu_read_lock_notrace(ssp);
+#endif
+}
+
+static inline void vss_srcu_up_read(struct srcu_struct *ssp, int idx)
+	__releases(ssp)
+{
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+	srcu_up_read(ssp, idx);
+#else
+	srcu_read_unlock_notrace(ssp, idx);
+#endif
+}
 
 #endif /* VSS_COMPAT_H */

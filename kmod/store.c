@@ -381,14 +381,25 @@ int vss_store_rw_buf(struct vss_store *store, u32 slot,
 			   buf->bvec, buf->nr_pages, 0, buf->bytes, write);
 }
 
-/* Reads or writes part of a slot of a file store from or into pages. */
-int vss_store_rw_bvec(struct vss_store *store, u32 slot, u32 offset,
-		      struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
-		      size_t bytes, bool write)
+/**
+ * vss_store_file_rw_bio - read or write a file store from or into a bio
+ * @store: a FILE or TMPFILE store
+ * @slot: first slot
+ * @offset: byte offset into @slot where the data starts
+ * @bio: names the pages (not submitted); its data may run on into the
+ *	 slots that follow @slot
+ * @write: direction
+ *
+ * Synchronous: called by a worker, one per piece of an image request.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_store_file_rw_bio(struct vss_store *store, u32 slot, u32 offset,
+			  struct bio *bio, bool write)
 {
-	return vss_file_rw(store->file,
-			   ((loff_t)slot << store->chunk_shift) + offset,
-			   bvec, nr_bvec, skip, bytes, write);
+	return vss_file_rw_bio(store->file,
+			       ((loff_t)slot << store->chunk_shift) + offset,
+			       bio, write);
 }
 
 void vss_store_exit(void)

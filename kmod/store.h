@@ -85,9 +85,8 @@ void vss_store_free_exc(unsigned long exc);
 
 int vss_store_rw_buf(struct vss_store *store, u32 slot,
 		     struct vss_chunk_buf *buf, bool write);
-int vss_store_rw_bvec(struct vss_store *store, u32 slot, u32 offset,
-		      struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
-		      size_t bytes, bool write);
+int vss_store_file_rw_bio(struct vss_store *store, u32 slot, u32 offset,
+			  struct bio *bio, bool write);
 sector_t vss_store_sector(struct vss_store *store, u32 slot);
 
 u64 vss_store_used_bytes(struct vss_store *store);
