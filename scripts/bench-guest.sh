@@ -16,6 +16,8 @@
 #   bench/h1..h4 64 MiB on vda  the origins of the hold-time sets
 #   bench/store  on vdb         vss diff storage (a block device)
 #   dm-snapshot exception stores: one LV per snapshot, on vdb
+#   bench/fsstore on vdb        ext4 holding a vss directory store, during
+#                               the image reads only
 # So vss and dm-snapshot snapshot the same device and keep their copies on
 # the same disk. The baseline is the same LV with no snapshot.
 #
@@ -49,6 +51,7 @@ to_bytes() {
 if [ -n "$quick" ]; then
 	region=${VSS_BENCH_REGION:-64M}
 	reps=1            # repetitions of the configurations that targets use
+	read_reps=2       # pairs of origin and image reads
 	rewrite_reps=1
 	hold_reps=3
 	mem_write=256M
@@ -57,6 +60,7 @@ if [ -n "$quick" ]; then
 else
 	region=${VSS_BENCH_REGION:-256M}
 	reps=3
+	read_reps=5
 	rewrite_reps=2
 	hold_reps=9
 	mem_write=1G
@@ -156,14 +160,17 @@ meminfo() {
 
 # --- snapshots -------------------------------------------------------------------
 
-# vss_take N CHUNK DEV...: N sets in a row, each of DEV..., on bench/store.
+# vss_take N CHUNK DEV...: N sets in a row, each of DEV..., on $take_store
+# (bench/store unless set otherwise, with the options in take_opts).
+take_store=
+take_opts=()
 vss_take() {
 	local n=$1 chunk=$2 i f
 	shift 2
 	for ((i = 1; i <= n; i++)); do
 		f=$raw/create-$seq_no-$i.json
-		if ! "$VSSCTL" --json create --no-freeze --storage "$store" \
-			--chunk-size "$chunk" "$@" >"$f" 2>"$f.err"; then
+		if ! "$VSSCTL" --json create --no-freeze --storage "${take_store:-$store}" \
+			"${take_opts[@]}" --chunk-size "$chunk" "$@" >"$f" 2>"$f.err"; then
 			log "vssctl create failed: $(cat "$f.err")"
 			rec "{\"kind\":\"error\",\"what\":\"vssctl create $*\"}"
 			return 1
@@ -397,34 +404,73 @@ fi
 
 # --- image reads ---------------------------------------------------------------------
 
+# read_pairs PHASE IMAGE_IMPL IMAGE_DEV: origin and image reads, one after
+# the other, read_reps times; each image run is compared with the origin
+# run just before it (same test), so host drift cancels out.
+read_pairs() {
+	local phase=$1 impl=$2 dev=$3 k what
+	for ((k = 1; k <= read_reps; k++)); do
+		for what in origin "$impl"; do
+			if [ "$what" = origin ]; then DEV=$orig; else DEV=$dev; fi
+			TEST=seqread IMPL=$what SNAPS=1 CHUNK=65536 PHASE=$phase REP=$k
+			fio_run read --bs=1M --iodepth=4 --size="$region" --time_based --runtime=5
+			TEST=randread
+			fio_run randread --bs=4k --iodepth=16 --size="$region" --time_based --runtime=5
+		done
+	done
+}
+
+# half_rewrite: every other 64 KiB chunk of the region, so that half of
+# what the image reads comes from the store, interleaved with the origin.
+half_rewrite() {
+	TEST=prep IMPL=vss SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
+	fio_run write:64k --bs=64k --iodepth=4 --size="$region" --io_size=$((region_b / 2))
+	vss_check "half rewrite $1"
+}
+
+last_image() { jq -r '.snapshots[0].image.path' "$(ls -t "$raw"/create-*.json | head -n1)"; }
+
 if want read; then
-	log "image reads, origin half rewritten"
+	log "image reads: block store, then file store"
 	TEST=prep IMPL=vss SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
 	if vss_take 1 64K "$orig"; then
-		image=$(jq -r '.snapshots[0].image.path' "$(ls -t "$raw"/create-*.json | head -n1)")
+		image=$(last_image)
 		# First, nothing rewritten: every chunk of the image reads from
 		# the origin, so any difference is the image path's own cost.
-		DEV=$image
-		TEST=seqread IMPL=image-untouched SNAPS=1 CHUNK=65536 PHASE=read REP=1
-		fio_run read --bs=1M --iodepth=4 --size="$region" --time_based --runtime=5
-		TEST=randread
-		fio_run randread --bs=4k --iodepth=16 --size="$region" --time_based --runtime=5
-		TEST=prep IMPL=vss PHASE=first DEV=$orig
-		# Every other 64 KiB chunk of the region: half of what the image
-		# reads then comes from the store, interleaved with the origin.
-		fio_run write:64k --bs=64k --iodepth=4 --size="$region" --io_size=$((region_b / 2))
-		vss_check "half rewrite"
-		for ((k = 1; k <= reps; k++)); do
-			for what in origin image; do
-				if [ "$what" = origin ]; then DEV=$orig; else DEV=$image; fi
-				TEST=seqread IMPL=$what SNAPS=1 CHUNK=65536 PHASE=read REP=$k
-				fio_run read --bs=1M --iodepth=4 --size="$region" --time_based --runtime=5
-				TEST=randread
-				fio_run randread --bs=4k --iodepth=16 --size="$region" --time_based --runtime=5
-			done
+		read_pairs untouched image-untouched "$image"
+		half_rewrite block
+		read_pairs read image "$image"
+		# What the origin gives for the I/O the image issues for a 1 MiB
+		# read here: 16 requests of 64 KiB (8 to the origin, 8 to the
+		# store), 4 such reads in flight.
+		for ((k = 1; k <= read_reps; k++)); do
+			TEST=seqread64k IMPL=origin SNAPS=0 CHUNK=0 PHASE=read REP=$k DEV=$orig
+			fio_run read --bs=64k --iodepth=64 --size="$region" --time_based --runtime=5
 		done
 	fi
 	cleanup
+	# The same with the store in a directory on ext4 (an unnamed file:
+	# the kind vss picks by default), on the store disk.
+	fsdir=/tmp/vss-bench-fsstore
+	if lvcreate -q -y -L 640M -n fsstore bench "$disk2" >/dev/null &&
+		mkfs.ext4 -q -F /dev/bench/fsstore && mkdir -p "$fsdir" &&
+		mount /dev/bench/fsstore "$fsdir"; then
+		take_store=$fsdir
+		take_opts=(--storage-limit 600M)
+		TEST=prep IMPL=vss SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
+		if vss_take 1 64K "$orig"; then
+			half_rewrite file
+			read_pairs read-file image-file "$(last_image)"
+		fi
+		cleanup
+		take_store=''
+		take_opts=()
+		umount "$fsdir"
+	else
+		log "cannot make the file store filesystem"
+		rec '{"kind":"error","what":"file store for image reads"}'
+	fi
+	lvremove -q -y bench/fsstore >/dev/null 2>&1
 fi
 
 # --- hold time -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 #!/bin/bash
 # make bench: the vss benchmarks, in one test VM.
 #
-#   scripts/bench.sh [--kernel 6.1|6.12] [--quick] [--report-only]
+#   scripts/bench.sh [--kernel 6.1|6.12] [--quick] [--only PHASES] [--report-only]
 #
 # Boots one VM (scripts/vm-run) with two scratch disks, runs
 # scripts/bench-guest.sh there (every measurement in that one boot, so each
@@ -12,6 +12,11 @@
 #
 #   --kernel K      guest kernel series (default: $VSS_KERNEL, else 6.12)
 #   --quick         a short pass (64 MiB region, one repetition) to try things
+#   --only PHASES   only these phases (quoted, space-separated, from: precond
+#                   matrix chunks sparse seq read hold mem), e.g. --only
+#                   "precond read" while working on image reads; results go
+#                   to results/bench/<kernel>-only-<phases>.*, never to the
+#                   documented plot
 #   --report-only   no VM: table and plot from the existing results
 #   --no-plot       do not draw Documentation/performance.png
 #
@@ -30,16 +35,29 @@ while [ $# -gt 0 ]; do
 	--kernel) series=${2:?--kernel needs 6.1 or 6.12}; shift 2 ;;
 	--kernel=*) series=${1#*=}; shift ;;
 	--quick) export VSS_BENCH_QUICK=1; shift ;;
+	--only) export VSS_BENCH_ONLY=${2:?--only needs a list of phases}; shift 2 ;;
+	--only=*) export VSS_BENCH_ONLY=${1#*=}; shift ;;
 	--report-only) report_only=1; shift ;;
 	--no-plot) plot=; shift ;;
-	-h|--help) sed -n '2,20s/^# \{0,1\}//p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
 	*) echo "bench: unknown option '$1'" >&2; exit 2 ;;
 	esac
 done
 case $series in 6.1|6.12) ;; *) echo "bench: --kernel takes 6.1 or 6.12" >&2; exit 2 ;; esac
 
 outdir=$repo/results/bench
-json=$outdir/$series.json
+# A partial run keeps its own files: the full run's stay as they were.
+name=$series
+if [ -n "${VSS_BENCH_ONLY:-}" ]; then
+	for phase in $VSS_BENCH_ONLY; do
+		case $phase in
+		precond|matrix|chunks|sparse|seq|read|hold|mem) ;;
+		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem)" >&2; exit 2 ;;
+		esac
+	done
+	name=$series-only-$(tr -s ' ' '-' <<<"$VSS_BENCH_ONLY" | sed 's/^-//; s/-$//')
+fi
+json=$outdir/$name.json
 mkdir -p "$outdir"
 py=/usr/bin/python3	# Debian's, which has matplotlib (python3 may be pyenv's)
 
@@ -65,14 +83,14 @@ if [ -z "$report_only" ]; then
 	tmp=$(mktemp -d "$tmpbase/vss-bench.XXXXXX")
 	trap 'rm -rf "$tmp"' EXIT
 
-	log=$outdir/$series.log
+	log=$outdir/$name.log
 	echo "bench: kernel $series, scratch disks in $tmpbase, log in ${log#"$repo"/}"
 	load0=$(cut -d' ' -f1-3 /proc/loadavg)
 	t0=$(date +%s)
 	rc=0
 	TMPDIR=$tmp VSS_BENCH_VSSCTL=$vssctl scripts/vm-run --kernel "$series" \
 		--disk 1536M --disk 5632M --timeout 3000 \
-		--log "$outdir/$series.dmesg" \
+		--log "$outdir/$name.dmesg" \
 		-- "$repo/scripts/bench-guest.sh" "$json" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 	t1=$(date +%s)
 	load1=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -96,8 +114,8 @@ fi
 
 # The documented plot is the default kernel's; another kernel's goes next
 # to its results.
-png=$outdir/$series.png
-[ "$series" != 6.12 ] || png=$repo/Documentation/performance.png
+png=$outdir/$name.png
+[ "$name" != 6.12 ] || png=$repo/Documentation/performance.png
 "$py" - "$json" "${plot:+$png}" <<'PY'
 import json, statistics, sys
 
@@ -257,23 +275,55 @@ if seq:
         f, w = seq.get(f"{impl}-first"), seq.get(f"{impl}-rewrite")
         p(f"  {name:12} first writes {fmt(f):>6} ({pct(ratio(f, nb))}), rewrites {fmt(w):>6} ({pct(ratio(w, nb))})")
 
+# Image reads: each image run against the origin run just before it
+# ("paired"), and the medians of both sides.
+READS = (("image", "read", "block store, half the chunks rewritten"),
+         ("image-file", "read-file", "file store, half the chunks rewritten"),
+         ("image-untouched", "untouched", "nothing rewritten"))
+last_origin, pairs = {}, {}
+for r in recs:
+    if r["kind"] != "fio" or r["test"] not in ("seqread", "randread"):
+        continue
+    if r["impl"] == "origin":
+        last_origin[(r["test"], r["phase"])] = r["bw_bytes"]
+    elif (r["test"], r["phase"]) in last_origin:
+        pairs.setdefault((r["test"], r["impl"]), []).append(
+            r["bw_bytes"] / last_origin[(r["test"], r["phase"])])
 reads = {}
 for t in ("seqread", "randread"):
-    for what in ("origin", "image", "image-untouched"):
-        v = val(t, what, None, None, "read", "bw_bytes")
-        io = val(t, what, None, None, "read", "iops")
-        if v is not None:
-            reads[f"{t}-{what}"] = {"mib_s": v / 2**20, "iops": io}
+    for what, phase, _ in READS:
+        # Results from before the untouched image had origin runs of its
+        # own compare with the origin runs of the half-rewritten image.
+        ophase = phase if fio(t, "origin", phase=phase) else "read"
+        o = val(t, "origin", None, None, ophase, "bw_bytes")
+        i = val(t, what, None, None, phase, "bw_bytes")
+        if o is None or i is None:
+            continue
+        reads[f"{t}-{what}"] = {"mib_s": i / 2**20, "iops": val(t, what, None, None, phase, "iops"),
+                                "origin_mib_s": o / 2**20,
+                                "origin_iops": val(t, "origin", None, None, ophase, "iops"),
+                                "ratio": i / o, "paired_ratio": med(pairs.get((t, what), [])),
+                                "paired_min_max": [min(pairs[(t, what)]), max(pairs[(t, what)])]
+                                if pairs.get((t, what)) else None,
+                                "runs": len(fio(t, what, phase=phase))}
+sq64 = val("seqread64k", "origin", None, None, "read", "bw_bytes")
+if sq64 is not None:
+    S["seqread64k_origin_mib_s"] = sq64 / 2**20
 if reads:
     S["reads"] = reads
     p("")
-    p("reads of a 1-snapshot image, half the chunks in the store (vs the origin)")
+    p("image reads vs origin reads (medians; paired: each image run against the origin run before it)")
     for t, name in (("seqread", "sequential 1M, iodepth 4"), ("randread", "random 4k, iodepth 16")):
-        o, i = reads.get(f"{t}-origin"), reads.get(f"{t}-image")
-        u = reads.get(f"{t}-image-untouched")
-        if o and i:
-            p(f"  {name:26} origin {fmt(o['mib_s'])} MiB/s, image {fmt(i['mib_s'])} MiB/s ({pct(ratio(i['mib_s'], o['mib_s']))})"
-              + (f"; image with nothing rewritten {fmt(u['mib_s'])} MiB/s ({pct(ratio(u['mib_s'], o['mib_s']))})" if u else ""))
+        for what, _, desc in READS:
+            x = reads.get(f"{t}-{what}")
+            if not x:
+                continue
+            pr = x["paired_min_max"]
+            p(f"  {name:26} {desc:40} origin {fmt(x['origin_mib_s'])} MiB/s, image {fmt(x['mib_s'])} MiB/s "
+              f"({pct(x['ratio'])}; paired {pct(x['paired_ratio'])}"
+              + (f", {pct(pr[0])}..{pct(pr[1])}" if pr else "") + f"; {x['runs']} runs)")
+    if sq64 is not None:
+        p(f"  origin read as 64k requests, iodepth 64 (the I/O a 1M image read makes here): {fmt(sq64 / 2**20)} MiB/s")
 
 hold = {}
 for r in recs:
@@ -350,10 +400,15 @@ for c in (65536, 4096):
     r = ratio(v, o)
     target(f"16-snapshot first writes >= 0.9x 1-snapshot, {c // K}K chunks", r,
            None if r is None else r >= 0.9, "-" if r is None else f"{r:.2f}x ({fmt(v)} vs {fmt(o)} IOPS)")
-for t, name in (("seqread", "sequential 1M"), ("randread", "random 4k")):
-    o, i = reads.get(f"{t}-origin"), reads.get(f"{t}-image")
-    r = ratio(i and i["mib_s"], o and o["mib_s"])
-    target(f"image reads >= 90% of origin, {name}", r, None if r is None else r >= 0.9, pct(r))
+for what, store in (("image", "block store"), ("image-file", "file store")):
+    for t, name in (("seqread", "sequential 1M"), ("randread", "random 4k")):
+        x = reads.get(f"{t}-{what}")
+        if what == "image-file" and not x:
+            continue    # results from before the file store was measured
+        r = x and x["ratio"]
+        target(f"image reads >= 90% of origin, {name}, {store}", r, None if r is None else r >= 0.9,
+               "-" if r is None else f"{pct(r)} ({fmt(x['mib_s'])} vs {fmt(x['origin_mib_s'])} MiB/s; "
+               f"paired {pct(x['paired_ratio'])})")
 for k, name in (("4-fio-single", "4 devices, fio writers"), ("4-fio-stacked", "4 devices, fio writers, sets stacked")):
     h = S.get("hold_us", {}).get(k)
     v = h and h["median"]
@@ -453,24 +508,22 @@ a = ax[1][1]
 if reads:
     labels = []
     for t, name in (("seqread", "sequential 1M\niodepth 4"), ("randread", "random 4k\niodepth 16")):
-        o = reads.get(f"{t}-origin")
-        if not o:
+        if not any(f"{t}-{w}" in reads for w, _, _ in READS):
             continue
         labels.append(name)
         j = len(labels) - 1
-        for what, dx, col, lab in (("image", -0.2, "#7570b3", "half the chunks in the store"),
-                                   ("image-untouched", 0.2, "#bcbddc", "nothing rewritten")):
-            i = reads.get(f"{t}-{what}")
-            if i:
-                v = 100 * i["mib_s"] / o["mib_s"]
-                a.bar([j + dx], [v], 0.4, color=col, label=lab if j == 0 else None)
-                a.text(j + dx, v + 2, f"{i['mib_s']:.0f}/{o['mib_s']:.0f}", ha="center", fontsize=7)
+        for (what, _, desc), dx, col in zip(READS, (-0.27, 0, 0.27), ("#7570b3", "#e7298a", "#bcbddc")):
+            x = reads.get(f"{t}-{what}")
+            if x:
+                v = 100 * x["ratio"]
+                a.bar([j + dx], [v], 0.27, color=col, label=desc if j == 0 else None)
+                a.text(j + dx, v + 2, f"{x['mib_s']:.0f}/\n{x['origin_mib_s']:.0f}", ha="center", fontsize=6)
     a.set_xticks(range(len(labels)), labels)
     a.axhline(90, color="red", ls=":", lw=0.8, label="90% target")
-    a.set_ylim(0, 110)
-    a.set_title("image reads vs origin reads (MiB/s shown)")
-    a.set_ylabel("% of origin read throughput")
-    a.legend(fontsize=8, loc="lower right")
+    a.set_ylim(0, 120)
+    a.set_title("image reads vs origin reads (image/origin MiB/s shown)")
+    a.set_ylabel("% of origin read throughput (medians)")
+    a.legend(fontsize=7, loc="upper right")
 a = ax[1][2]
 if hold:
     keys = sorted(hold, key=lambda k: (int(k.split('-')[0]), k))
