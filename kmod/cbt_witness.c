@@ -15,6 +15,7 @@
  */
 #include "vss.h"
 #include "cbt_witness.h"
+#include "chunk_io.h"
 #include <linux/fs.h>
 #include <linux/part_stat.h>
 #include <uapi/linux/vss.h>
@@ -63,6 +64,33 @@ static void vss_read_boot_id(uuid_t *out)
 		uuid_copy(out, &uuid_null);
 }
 
+/*
+ * Whether the block layer counts @bdev's I/O. The queue's flag says so for
+ * request-based disks; a bio-based driver may count whatever its flag says
+ * (6.1's device-mapper does), so there a read is made and watched: a read
+ * counter that moves proves the driver counts, writes included.
+ */
+static bool vss_bdev_io_counted(struct block_device *bdev)
+{
+	unsigned int bytes = bdev_logical_block_size(bdev);
+	struct vss_chunk_buf *buf;
+	u64 before;
+	bool counted;
+
+	if (blk_queue_io_stat(bdev_get_queue(bdev)))
+		return true;
+	if (queue_is_mq(bdev_get_queue(bdev)))
+		return false;
+	buf = vss_chunk_buf_alloc(bytes);
+	if (!buf)
+		return false;
+	before = part_stat_read(bdev, ios[STAT_READ]);
+	counted = !vss_bdev_rw(bdev, 0, buf, bytes, false) &&
+		  part_stat_read(bdev, ios[STAT_READ]) != before;
+	vss_chunk_buf_free(buf);
+	return counted;
+}
+
 /**
  * vss_cbt_writes_in_flight - writes started on @bdev and not completed
  * @bdev: a device
@@ -99,7 +127,7 @@ void vss_cbt_witness_read(struct block_device *bdev,
 	w->write_ios = vss_bdev_write_ios(bdev);
 	if (bdev_is_partition(bdev))
 		w->direct_write_ios = vss_disk_direct_write_ios(bdev->bd_disk);
-	if (blk_queue_io_stat(bdev_get_queue(bdev)))
+	if (vss_bdev_io_counted(bdev))
 		w->flags |= VSS_CBT_SAVED_IOSTAT;
 	if (atomic_read(&bdev->bd_openers) <= VSS_OWN_OPENS)
 		w->flags |= VSS_CBT_SAVED_QUIESCENT;

