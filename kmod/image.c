@@ -44,6 +44,7 @@
 #include "store.h"
 #include "cow.h"
 #include "intercept.h"
+#include "cbt.h"
 #include <linux/idr.h>
 #include <linux/llist.h>
 #include <linux/mempool.h>
@@ -419,6 +420,9 @@ static void vss_image_write(struct vss_image_req *req)
 	struct vss_image_cut cut = { .req = req };
 	int ret;
 
+	/* A backup taken from this image must copy these blocks again. */
+	vss_cbt_mark_image_write(snap->origin, &snap->cbt_generation,
+				 snap->cbt_seq, pos, end);
 	while (pos < end) {
 		u64 chunk = pos >> shift;
 		sector_t chunk_start = chunk << shift;
