@@ -10,10 +10,18 @@
  * snapshot, so that older snapshots whose data can still be saved keep
  * working.
  *
- * A chunk being copied, or read from the origin by an image, is pending:
- * concurrent first writes wait for the copy instead of copying twice, and
- * the write that triggered a copy waits for image reads of the old data
- * to finish before it may overwrite them.
+ * A chunk being copied is pending: concurrent first writes wait for the
+ * copy instead of copying twice.
+ *
+ * Image reads of chunks that still live on the origin are pinned there
+ * (struct vss_read_pin): a write may change a pinned chunk only once the
+ * pin is gone, whether it copied the chunk or found it copied already.
+ * A read adds its pin before it looks up where its chunks live, and a
+ * write looks for pins after it has seen (or made) the chunk's exception,
+ * each with a full barrier in between, so that one of the two sees the
+ * other: either the read finds the exception and reads the store, or the
+ * write finds the pin and waits. A pin covers a run of chunks, so a read
+ * pins once, with no allocation, and unpins from its completion.
  */
 #include "vss.h"
 #include "cow.h"
@@ -100,7 +108,6 @@ static struct vss_pending *vss_pending_get_locked(struct vss_origin *origin,
 		*spare = NULL;
 		pending->chunk = chunk;
 		pending->users = 0;
-		pending->readers = 0;
 		pending->copying = false;
 		hash_add(origin->pending, &pending->node, chunk);
 	}
@@ -190,6 +197,14 @@ static void vss_cow_copy(struct vss_origin *origin, struct vss_chain *chain,
 	vss_chunk_buf_free(buf);
 }
 
+/* Waits until no image read pins @chunk on the origin. */
+static void vss_read_pins_wait(struct vss_origin *origin, u64 chunk)
+{
+	/* The exception is in; now look for pins (see the top of the file). */
+	smp_mb();
+	wait_event(origin->cow_wait, !vss_read_pinned(origin, chunk, chunk));
+}
+
 /**
  * vss_cow_chunk - preserve @chunk of @origin before it is overwritten
  * @origin: the origin
@@ -223,6 +238,7 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 	if (!chain || vss_cow_covered(chain, chunk)) {
 		spin_unlock(&origin->cow_lock);
 		kfree(spare);
+		vss_read_pins_wait(origin, chunk);
 		return;
 	}
 	pending = vss_pending_get_locked(origin, chunk, &spare);
@@ -234,53 +250,86 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 	spin_lock(&origin->cow_lock);
 	WRITE_ONCE(pending->copying, false);
 	wake_up_all(&origin->cow_wait);
-	/* Image reads that began on the origin must see the old data. */
-	while (pending->readers) {
-		spin_unlock(&origin->cow_lock);
-		wait_event(origin->cow_wait, !READ_ONCE(pending->readers));
-		spin_lock(&origin->cow_lock);
-	}
 	vss_pending_put_locked(pending);
 	spin_unlock(&origin->cow_lock);
 	kfree(spare);
+	/* Image reads that began on the origin must see the old data. */
+	vss_read_pins_wait(origin, chunk);
 }
 
 /**
- * vss_pending_reader_get - start reading chunk @chunk of @snap
- * @origin: @snap's origin
- * @snap: the snapshot being read, its chain held under vss_image_srcu
- * @chunk: chunk number
- * @exc: receives the exception if the chunk lives in a store
+ * vss_read_pin_add - pin chunks [@first, @last] of @origin for an image read
+ * @origin: the origin
+ * @pin: the pin, owned by the read until vss_read_pin_del()
+ * @first: first chunk
+ * @last: last chunk
  *
- * Return: NULL when *@exc names where to read; otherwise the chunk reads
- * from the origin and is pinned there until vss_pending_reader_put().
+ * Called before the read looks up where those chunks live.
  */
-struct vss_pending *vss_pending_reader_get(struct vss_origin *origin,
-					   struct vss_snapshot *snap,
-					   u64 chunk, unsigned long *exc)
+void vss_read_pin_add(struct vss_origin *origin, struct vss_read_pin *pin,
+		      u64 first, u64 last)
 {
-	struct vss_pending *spare = vss_pending_alloc();
-	struct vss_pending *pending = NULL;
-	struct vss_chain *chain;
+	unsigned long flags;
 
-	spin_lock(&origin->cow_lock);
-	chain = srcu_dereference(origin->chain, &vss_image_srcu);
-	*exc = vss_chain_lookup(chain, snap, chunk);
-	if (!*exc) {
-		pending = vss_pending_get_locked(origin, chunk, &spare);
-		pending->readers++;
-	}
-	spin_unlock(&origin->cow_lock);
-	kfree(spare);
-	return pending;
+	pin->first = first;
+	pin->last = last;
+	spin_lock_irqsave(&origin->read_pin_lock, flags);
+	list_add(&pin->node, &origin->read_pins);
+	atomic_inc(&origin->nr_read_pins);
+	spin_unlock_irqrestore(&origin->read_pin_lock, flags);
+	/* Pin, then look up; see the top of the file. */
+	smp_mb__after_atomic();
 }
 
-void vss_pending_reader_put(struct vss_origin *origin,
-			    struct vss_pending *pending)
+/* Shrinks @pin to the chunks its read found on the origin. */
+void vss_read_pin_narrow(struct vss_origin *origin, struct vss_read_pin *pin,
+			 u64 first, u64 last)
 {
-	spin_lock(&origin->cow_lock);
-	if (!--pending->readers)
+	unsigned long flags;
+
+	spin_lock_irqsave(&origin->read_pin_lock, flags);
+	pin->first = first;
+	pin->last = last;
+	spin_unlock_irqrestore(&origin->read_pin_lock, flags);
+}
+
+/* The read is over (or reads nothing from the origin). Any context. */
+void vss_read_pin_del(struct vss_origin *origin, struct vss_read_pin *pin)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(&origin->read_pin_lock, flags);
+	list_del(&pin->node);
+	atomic_dec(&origin->nr_read_pins);
+	spin_unlock_irqrestore(&origin->read_pin_lock, flags);
+	if (wq_has_sleeper(&origin->cow_wait))
 		wake_up_all(&origin->cow_wait);
-	vss_pending_put_locked(pending);
-	spin_unlock(&origin->cow_lock);
+}
+
+/**
+ * vss_read_pinned - does an image read pin a chunk of [@first, @last]?
+ * @origin: the origin
+ * @first: first chunk
+ * @last: last chunk
+ *
+ * The caller has seen every chunk of the range covered by an exception,
+ * then issued a full barrier.
+ */
+bool vss_read_pinned(struct vss_origin *origin, u64 first, u64 last)
+{
+	struct vss_read_pin *pin;
+	unsigned long flags;
+	bool pinned = false;
+
+	if (!atomic_read(&origin->nr_read_pins))
+		return false;
+	spin_lock_irqsave(&origin->read_pin_lock, flags);
+	list_for_each_entry(pin, &origin->read_pins, node) {
+		if (pin->first <= last && first <= pin->last) {
+			pinned = true;
+			break;
+		}
+	}
+	spin_unlock_irqrestore(&origin->read_pin_lock, flags);
+	return pinned;
 }

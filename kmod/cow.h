@@ -3,6 +3,7 @@
 #ifndef VSS_COW_H
 #define VSS_COW_H
 
+#include <linux/list.h>
 #include <linux/types.h>
 
 struct vss_origin;
@@ -14,10 +15,22 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk);
 unsigned long vss_chain_lookup(struct vss_chain *chain,
 			       struct vss_snapshot *snap, u64 chunk);
 
-struct vss_pending *vss_pending_reader_get(struct vss_origin *origin,
-					   struct vss_snapshot *snap,
-					   u64 chunk, unsigned long *exc);
-void vss_pending_reader_put(struct vss_origin *origin,
-			    struct vss_pending *pending);
+/*
+ * An image read of chunks [@first, @last] of an origin, some of which it
+ * reads from the origin itself: writes to them wait until it is over.
+ * In vss_origin.read_pins, under its read_pin_lock.
+ */
+struct vss_read_pin {
+	struct list_head node;
+	u64 first;
+	u64 last;
+};
+
+void vss_read_pin_add(struct vss_origin *origin, struct vss_read_pin *pin,
+		      u64 first, u64 last);
+void vss_read_pin_narrow(struct vss_origin *origin, struct vss_read_pin *pin,
+			 u64 first, u64 last);
+void vss_read_pin_del(struct vss_origin *origin, struct vss_read_pin *pin);
+bool vss_read_pinned(struct vss_origin *origin, u64 first, u64 last);
 
 #endif /* VSS_COW_H */

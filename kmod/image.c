@@ -22,14 +22,10 @@
  *
  * A request holds vss_image_srcu from its submission to its completion,
  * so that deleting a snapshot waits for every request that still uses its
- * origin, chain or slots. Origin chunks stay pinned (see
- * vss_pending_reader_get()) until the piece reading them completes, so
- * that copy-on-write cannot overwrite them under the read. Unpinning takes
- * the origin's cow_lock, which is not taken in interrupt context, so it
- * runs in a worker (vss_image_unpin_wq) after the request has completed:
- * the data is in by then, and the request's hold on vss_image_srcu lasts
- * until the last piece is unpinned. Deleted and failed snapshots answer
- * with an I/O error.
+ * origin, chain or slots. A read pins its chunks on the origin (struct
+ * vss_read_pin, see cow.c) before it looks them up, and unpins them when
+ * its last piece completes, so that copy-on-write cannot overwrite them
+ * under the read. Deleted and failed snapshots answer with an I/O error.
  *
  * Memory: requests and pieces come from mempools, so they are always
  * allocated in the end, by waiting for earlier requests to complete
@@ -46,12 +42,9 @@
 #include "intercept.h"
 #include "cbt.h"
 #include <linux/idr.h>
-#include <linux/llist.h>
 #include <linux/mempool.h>
 #include <linux/slab.h>
 
-/* Origin chunks one piece may pin; a longer run goes out as more pieces. */
-#define VSS_IMAGE_PIECE_PINS	32
 /* Requests and pieces kept in reserve, for progress under memory pressure. */
 #define VSS_IMAGE_RESERVE	16
 
@@ -64,8 +57,9 @@ struct vss_image_req {
 	struct vss_snapshot *snap;
 	int srcu_idx;			/* vss_image_srcu, held until released */
 	atomic_t pieces;		/* I/O in flight, plus one while cutting */
-	atomic_t holds;			/* 1 until @bio ends, + pinning pieces */
 	blk_status_t status;		/* an error of some piece, else OK */
+	bool pinned;			/* @pin is in the origin's read pins */
+	struct vss_read_pin pin;	/* the chunks it reads from the origin */
 	struct work_struct work;	/* cutting, in vss_image_wq */
 };
 
@@ -74,12 +68,7 @@ struct vss_image_piece {
 	struct vss_image_req *req;
 	unsigned long exc;		/* its first slot; 0: the origin */
 	u32 offset;			/* bytes into that slot */
-	unsigned int nr_pins;
-	union {
-		struct work_struct work;	/* a file store's VFS I/O */
-		struct llist_node unpin_node;	/* done, on vss_image_unpinning */
-	};
-	struct vss_pending *pins[VSS_IMAGE_PIECE_PINS];
+	struct work_struct work;	/* a file store's VFS I/O */
 	struct bio clone;		/* last: the bio set's front pad ends here */
 };
 
@@ -94,16 +83,6 @@ struct vss_image_cut {
 
 static struct bio_set vss_image_bio_set;
 static mempool_t vss_image_req_pool;
-
-/*
- * Completed pieces whose origin chunks are still pinned, and the one work
- * item that unpins them; highpri and bound, so that it runs soon and on
- * the CPU that completed them.
- */
-static struct workqueue_struct *vss_image_unpin_wq;
-static LLIST_HEAD(vss_image_unpinning);
-static void vss_image_unpin_work(struct work_struct *work);
-static DECLARE_WORK(vss_image_unpin, vss_image_unpin_work);
 
 static const struct block_device_operations vss_image_fops;
 
@@ -123,28 +102,24 @@ static void vss_image_req_error(struct vss_image_req *req,
 	WRITE_ONCE(req->status, status);
 }
 
-/* Drops a hold on @req; the last one ends its use of vss_image_srcu. */
-static void vss_image_req_release(struct vss_image_req *req)
-{
-	int idx = req->srcu_idx;
-
-	if (!atomic_dec_and_test(&req->holds))
-		return;
-	mempool_free(req, &vss_image_req_pool);
-	__acquire(&vss_image_srcu);	/* held by the request until here */
-	vss_srcu_up_read(&vss_image_srcu, idx);
-}
-
-/* The I/O of a piece, or the cutting, is over; the last one ends the bio. */
+/*
+ * The I/O of a piece, or the cutting, is over; the last one unpins, ends
+ * the bio and ends the request's use of vss_image_srcu.
+ */
 static void vss_image_req_put(struct vss_image_req *req)
 {
 	struct bio *bio = req->bio;
+	int idx = req->srcu_idx;
 
 	if (!atomic_dec_and_test(&req->pieces))
 		return;
+	if (req->pinned)
+		vss_read_pin_del(req->snap->origin, &req->pin);
 	bio->bi_status = READ_ONCE(req->status);
 	bio_endio(bio);
-	vss_image_req_release(req);
+	mempool_free(req, &vss_image_req_pool);
+	__acquire(&vss_image_srcu);	/* held by the request until here */
+	vss_srcu_up_read(&vss_image_srcu, idx);
 }
 
 static void vss_image_piece_done(struct vss_image_piece *piece)
@@ -155,45 +130,15 @@ static void vss_image_piece_done(struct vss_image_piece *piece)
 	vss_image_req_put(req);
 }
 
-/*
- * Unpins the origin chunks of pieces whose reads are complete. Their
- * clones go only now: a clone never touches the bio it was cloned from
- * (which may be gone) once its own I/O is over.
- */
-static void vss_image_unpin_work(struct work_struct *work)
-{
-	struct llist_node *done = llist_del_all(&vss_image_unpinning);
-	struct vss_image_piece *piece, *next;
-
-	llist_for_each_entry_safe(piece, next, done, unpin_node) {
-		struct vss_image_req *req = piece->req;
-		struct vss_origin *origin = req->snap->origin;
-
-		while (piece->nr_pins)
-			vss_pending_reader_put(origin,
-					       piece->pins[--piece->nr_pins]);
-		bio_put(&piece->clone);
-		vss_image_req_release(req);
-	}
-}
-
 static void vss_image_clone_endio(struct bio *clone)
 {
 	struct vss_image_piece *piece = container_of(clone,
 						     struct vss_image_piece,
 						     clone);
-	struct vss_image_req *req = piece->req;
 
 	if (clone->bi_status)
-		vss_image_req_error(req, clone->bi_status);
-	if (!piece->nr_pins) {
-		vss_image_piece_done(piece);
-		return;
-	}
-	/* The data is in: the request may complete before the unpinning. */
-	if (llist_add(&piece->unpin_node, &vss_image_unpinning))
-		queue_work(vss_image_unpin_wq, &vss_image_unpin);
-	vss_image_req_put(req);
+		vss_image_req_error(piece->req, clone->bi_status);
+	vss_image_piece_done(piece);
 }
 
 /* A file store's piece, in a worker of its own. */
@@ -238,7 +183,6 @@ static void vss_image_cut_start(struct vss_image_cut *cut, sector_t pos,
 	piece->req = req;
 	piece->exc = exc;
 	piece->offset = offset;
-	piece->nr_pins = 0;
 	atomic_inc(&req->pieces);
 	cut->piece = piece;
 	cut->start = pos;
@@ -275,36 +219,26 @@ static void vss_image_cut_send(struct vss_image_cut *cut)
 
 /*
  * Adds sectors [@pos, @next) of the request, which live in @exc at
- * @offset bytes into its slot (@exc 0: on the origin, pinned by @pin), to
- * the piece being cut when they continue it; else sends that piece and
- * starts another.
+ * @offset bytes into its slot (@exc 0: on the origin), to the piece being
+ * cut when they continue it; else sends that piece and starts another.
  */
 static void vss_image_cut_add(struct vss_image_cut *cut, sector_t pos,
-			      sector_t next, unsigned long exc, u32 offset,
-			      struct vss_pending *pin)
+			      sector_t next, unsigned long exc, u32 offset)
 {
-	struct vss_image_piece *piece = cut->piece;
-
-	if (piece && (exc != cut->next_exc ||
-		      (pin && piece->nr_pins == VSS_IMAGE_PIECE_PINS)))
+	if (cut->piece && exc != cut->next_exc)
 		vss_image_cut_send(cut);
 	if (!cut->piece)
 		vss_image_cut_start(cut, pos, exc, offset);
-	piece = cut->piece;
-	if (pin) {
-		if (!piece->nr_pins)
-			atomic_inc(&cut->req->holds);
-		piece->pins[piece->nr_pins++] = pin;
-	}
 	cut->end = next;
 	/* The origin continues itself; a store run, with the next slot. */
 	cut->next_exc = exc ? exc + 1 : 0;
 }
 
 /*
- * Cuts a read chunk by chunk. Chunks that still read from the origin are
- * pinned there, and consecutive ones go out as one piece, as do chunks in
- * consecutive slots of a store.
+ * Cuts a read chunk by chunk. Its chunks are pinned on the origin first,
+ * then looked up; the pin then shrinks to those found there, or goes if
+ * none was. Consecutive origin chunks go out as one piece, as do chunks
+ * in consecutive slots of a store.
  */
 static void vss_image_read(struct vss_image_req *req)
 {
@@ -315,24 +249,42 @@ static void vss_image_read(struct vss_image_req *req)
 	sector_t pos = bio->bi_iter.bi_sector;
 	sector_t end = bio_end_sector(bio);
 	struct vss_image_cut cut = { .req = req };
+	u64 on_origin_first = U64_MAX, on_origin_last = 0;
+	struct vss_chain *chain;
 
+	vss_read_pin_add(origin, &req->pin, pos >> shift, (end - 1) >> shift);
+	req->pinned = true;
+	chain = srcu_dereference(origin->chain, &vss_image_srcu);
 	while (pos < end) {
 		u64 chunk = pos >> shift;
 		sector_t chunk_start = chunk << shift;
 		sector_t next = min_t(sector_t, chunk_start + (1 << shift),
 				      end);
-		struct vss_pending *pin = NULL;
 		unsigned long exc;
 		void *entry;
 
 		entry = xa_load(&snap->overlay, chunk);
-		if (entry)
+		if (entry) {
 			exc = xa_to_value(entry);
-		else
-			pin = vss_pending_reader_get(origin, snap, chunk, &exc);
+		} else {
+			exc = vss_chain_lookup(chain, snap, chunk);
+			if (!exc) {
+				on_origin_first = min(on_origin_first, chunk);
+				on_origin_last = chunk;
+			}
+		}
 		vss_image_cut_add(&cut, pos, next, exc,
-				  (pos - chunk_start) << SECTOR_SHIFT, pin);
+				  (pos - chunk_start) << SECTOR_SHIFT);
 		pos = next;
+	}
+	/* The request cannot complete while it is being cut. */
+	if (on_origin_first == U64_MAX) {
+		req->pinned = false;
+		vss_read_pin_del(origin, &req->pin);
+	} else if (on_origin_first != req->pin.first ||
+		   on_origin_last != req->pin.last) {
+		vss_read_pin_narrow(origin, &req->pin, on_origin_first,
+				    on_origin_last);
 	}
 	if (cut.piece)
 		vss_image_cut_send(&cut);
@@ -347,7 +299,7 @@ static int vss_image_fill_slot(struct vss_snapshot *snap, u64 chunk,
 	unsigned int bytes = min_t(u64, 1U << origin->chunk_shift,
 				   (u64)(origin->nr_sectors - sector) <<
 				   SECTOR_SHIFT);
-	struct vss_pending *pending;
+	struct vss_read_pin pin;
 	struct vss_chunk_buf *buf;
 	unsigned long exc;
 	int ret;
@@ -355,14 +307,18 @@ static int vss_image_fill_slot(struct vss_snapshot *snap, u64 chunk,
 	buf = vss_chunk_buf_alloc(bytes);
 	if (!buf)
 		return -ENOMEM;
-	pending = vss_pending_reader_get(origin, snap, chunk, &exc);
-	if (pending) {
-		ret = vss_bdev_rw(origin->handle.bdev, sector, buf, bytes,
-				  false);
-		vss_pending_reader_put(origin, pending);
-	} else {
+	vss_read_pin_add(origin, &pin, chunk, chunk);
+	exc = vss_chain_lookup(srcu_dereference(origin->chain,
+						&vss_image_srcu),
+			       snap, chunk);
+	if (exc) {
+		vss_read_pin_del(origin, &pin);
 		ret = vss_store_rw_buf(vss_store_get_by_id(vss_exc_store_id(exc)),
 				       vss_exc_slot(exc), buf, false);
+	} else {
+		ret = vss_bdev_rw(origin->handle.bdev, sector, buf, bytes,
+				  false);
+		vss_read_pin_del(origin, &pin);
 	}
 	if (!ret)
 		ret = vss_store_rw_buf(store, slot, buf, true);
@@ -438,7 +394,7 @@ static void vss_image_write(struct vss_image_req *req)
 			break;
 		}
 		vss_image_cut_add(&cut, pos, next, exc,
-				  (pos - chunk_start) << SECTOR_SHIFT, NULL);
+				  (pos - chunk_start) << SECTOR_SHIFT);
 		pos = next;
 	}
 	if (cut.piece)
@@ -475,8 +431,8 @@ static void vss_image_submit_bio(struct bio *bio)
 	req->bio = bio;
 	req->snap = snap;
 	req->status = BLK_STS_OK;
+	req->pinned = false;
 	atomic_set(&req->pieces, 1);
-	atomic_set(&req->holds, 1);
 	req->srcu_idx = vss_srcu_down_read(&vss_image_srcu);
 	/* The request holds it now, until vss_image_req_release(). */
 	__release(&vss_image_srcu);
@@ -652,22 +608,13 @@ int __init vss_image_init(void)
 					sizeof(struct vss_image_req));
 	if (ret)
 		goto err_bioset;
-	/* WQ_MEM_RECLAIM: copy-on-write, so writeback, may wait for it. */
-	vss_image_unpin_wq = alloc_workqueue("vss_image_unpin",
-					     WQ_MEM_RECLAIM | WQ_HIGHPRI, 0);
-	if (!vss_image_unpin_wq) {
-		ret = -ENOMEM;
-		goto err_pool;
-	}
 	vss_image_major = register_blkdev(0, "vss");
 	if (vss_image_major < 0) {
 		ret = vss_image_major;
-		goto err_wq;
+		goto err_pool;
 	}
 	return 0;
 
-err_wq:
-	destroy_workqueue(vss_image_unpin_wq);
 err_pool:
 	mempool_exit(&vss_image_req_pool);
 err_bioset:
@@ -680,9 +627,8 @@ void vss_image_exit(void)
 {
 	unregister_blkdev(vss_image_major, "vss");
 	ida_destroy(&vss_image_ida);
-	/* File pieces end in vss_image_wq, unpinned ones in ours. */
+	/* File pieces end in vss_image_wq. */
 	flush_workqueue(vss_image_wq);
-	destroy_workqueue(vss_image_unpin_wq);
 	mempool_exit(&vss_image_req_pool);
 	bioset_exit(&vss_image_bio_set);
 }

@@ -144,6 +144,16 @@ static bool vss_origin_needs_cow(struct vss_origin *origin, sector_t start,
 				break;
 			}
 		}
+		if (!needed) {
+			/*
+			 * Copied already, but an image read that began
+			 * before the copy may still read the old data from
+			 * the origin: the copy-on-write path waits for it.
+			 * Exceptions seen, then pins looked for; see cow.c.
+			 */
+			smp_mb();
+			needed = vss_read_pinned(origin, first, last);
+		}
 	}
 	rcu_read_unlock();
 	return needed;
@@ -575,6 +585,9 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	spin_lock_init(&origin->cow_lock);
 	hash_init(origin->pending);
 	init_waitqueue_head(&origin->cow_wait);
+	spin_lock_init(&origin->read_pin_lock);
+	INIT_LIST_HEAD(&origin->read_pins);
+	atomic_set(&origin->nr_read_pins, 0);
 	origin->next_index = 1;
 	list_add_tail_rcu(&origin->node, &vss_origins);
 	/* Bios that entered the write path before now are submitted. */
@@ -629,6 +642,7 @@ void vss_origin_put_if_unused(struct vss_origin *origin)
 	wait_event(origin->drain_wait, !atomic_read(&origin->inflight));
 	synchronize_rcu();
 	WARN_ON(!hash_empty(origin->pending));
+	WARN_ON(!list_empty(&origin->read_pins));
 	WARN_ON(!bio_list_empty(&origin->held));
 	vss_bdev_close(&origin->handle, false, false);
 	kfree(chain);

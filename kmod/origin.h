@@ -29,12 +29,11 @@ struct vss_chain {
 	struct vss_snapshot *snap[];
 };
 
-/* A chunk with a copy or image reads in flight; in vss_origin.pending. */
+/* A chunk with a copy in flight; in vss_origin.pending. */
 struct vss_pending {
 	struct hlist_node node;
 	u64 chunk;
-	unsigned int users;	/* copier, waiters and readers holding it */
-	unsigned int readers;	/* image reads of this chunk from the origin */
+	unsigned int users;	/* the copier and the writes waiting for it */
 	bool copying;		/* a copy-on-write of this chunk is running */
 };
 
@@ -93,10 +92,19 @@ struct vss_origin {
 #define VSS_ORIGIN_RESIZED	0	/* the device's size changed */
 #define VSS_ORIGIN_CBT_BROKEN	1	/* a changed block went unrecorded */
 
-	/* Chunks with copies or origin reads in flight. */
+	/* Chunks with copies in flight. */
 	spinlock_t cow_lock;		/* protects @pending and its entries */
 	DECLARE_HASHTABLE(pending, 8);
-	wait_queue_head_t cow_wait;	/* a pending entry changed */
+	wait_queue_head_t cow_wait;	/* a copy or a read pin ended */
+
+	/*
+	 * Image reads that may be reading chunks from the origin (struct
+	 * vss_read_pin); @nr_read_pins counts them, so that writes can skip
+	 * the lock when there are none. See cow.c for the ordering.
+	 */
+	spinlock_t read_pin_lock;	/* irq-safe: pins end at completion */
+	struct list_head read_pins;
+	atomic_t nr_read_pins;
 };
 
 int vss_origin_get(dev_t dev, bool keep_gate_closed,

@@ -201,6 +201,109 @@ static void rewrite_and_verify(struct __test_metadata *_metadata,
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
 }
 
+/*
+ * Image reads racing the first writes and the rewrites of the chunks they
+ * read: a read that found a chunk on the origin must get the old data even
+ * when the chunk is copied and then rewritten while the read is in flight.
+ * A small hot region and 4 KiB chunks make the race frequent; each round
+ * takes a new snapshot so that every chunk is copied again.
+ */
+#define HOT_SECTORS	512
+#define HOT_ROUNDS	12
+#define HOT_WRITES	300
+
+struct hot_ctx {
+	int fd;
+	const char *image;
+	uint64_t seq;			/* what the image must read */
+	atomic_bool *stop;
+	unsigned int id;
+	long bad;
+	unsigned int reads;
+	char why[256];
+};
+
+static void *hot_reader(void *arg)
+{
+	struct hot_ctx *h = arg;
+
+	while (!atomic_load(h->stop) && !h->bad) {
+		h->bad = verify_image(h->image, HOT_SECTORS, NULL, h->seq,
+				      h->why);
+		h->reads++;
+	}
+	return NULL;
+}
+
+static void *hot_writer(void *arg)
+{
+	struct hot_ctx *h = arg;
+	uint64_t state = 0x2545f4914f6cdd1dULL * (h->id + 1);
+	void *buf = aligned_buf(8 * SECTOR);
+	unsigned int i;
+
+	for (i = 0; i < HOT_WRITES && buf && !h->bad; i++) {
+		uint64_t first = rnd(&state) % (HOT_SECTORS / 8) * 8;
+
+		if (write_stamps(h->fd, buf, first, 8, h->seq + 1 + i)) {
+			h->bad = -errno;
+			snprintf(h->why, sizeof(h->why), "write: %s",
+				 strerror(errno));
+		}
+	}
+	free(buf);
+	return NULL;
+}
+
+TEST_F(snap, image_reads_race_copies_and_rewrites)
+{
+	const char *devs[] = { self->origin };
+	unsigned int round, i, reads = 0;
+
+	for (round = 1; round <= HOT_ROUNDS; round++) {
+		uint64_t seq = 1000 * round;
+		struct hot_ctx h[4];
+		pthread_t t[4];
+		atomic_bool stop;
+		struct vss_created c;
+		void *buf = aligned_buf(HOT_SECTORS * SECTOR);
+
+		ASSERT_NE(NULL, buf);
+		ASSERT_EQ(0, write_stamps(self->fd, buf, 0, HOT_SECTORS, seq));
+		free(buf);
+		ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0,
+					4096, VSS_CREATE_NO_FREEZE, &c))
+			TH_LOG("create: %s", self->nl.errmsg);
+		atomic_init(&stop, false);
+		for (i = 0; i < 4; i++) {
+			h[i] = (struct hot_ctx){ .fd = self->fd,
+				.image = c.image[0], .seq = seq, .stop = &stop,
+				.id = i };
+			pthread_create(&t[i], NULL, i < 2 ? hot_reader :
+				       hot_writer, &h[i]);
+		}
+		pthread_join(t[2], NULL);
+		pthread_join(t[3], NULL);
+		atomic_store(&stop, true);
+		pthread_join(t[0], NULL);
+		pthread_join(t[1], NULL);
+		for (i = 0; i < 4; i++) {
+			EXPECT_EQ(0, h[i].bad)
+				TH_LOG("round %u, %s %u: %s", round,
+				       i < 2 ? "reader" : "writer", i, h[i].why);
+			if (i < 2)
+				reads += h[i].reads;
+		}
+		EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+		if (!_metadata->passed)
+			break;
+	}
+	TH_LOG("%u image reads of %u sectors over %u rounds", reads,
+	       HOT_SECTORS, HOT_ROUNDS);
+	/* The other tests' expectations: refill what this one wrote. */
+	ASSERT_EQ(0, fill_stamps(self->fd, HOT_SECTORS, 1));
+}
+
 TEST_F(snap, integrity_default_chunk)
 {
 	rewrite_and_verify(_metadata, self, 0);
