@@ -13,7 +13,7 @@
 #   --kernel K      guest kernel series (default: $VSS_KERNEL, else 6.12)
 #   --quick         a short pass (64 MiB region, one repetition) to try things
 #   --only PHASES   only these phases (quoted, space-separated, from: precond
-#                   matrix chunks sparse seq read hold mem), e.g. --only
+#                   matrix chunks sparse seq read hold mem cbt), e.g. --only
 #                   "precond read" while working on image reads; results go
 #                   to results/bench/<kernel>-only-<phases>.*, never to the
 #                   documented plot
@@ -51,8 +51,8 @@ name=$series
 if [ -n "${VSS_BENCH_ONLY:-}" ]; then
 	for phase in $VSS_BENCH_ONLY; do
 		case $phase in
-		precond|matrix|chunks|sparse|seq|read|hold|mem) ;;
-		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem)" >&2; exit 2 ;;
+		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt) ;;
+		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt)" >&2; exit 2 ;;
 		esac
 	done
 	name=$series-only-$(tr -s ' ' '-' <<<"$VSS_BENCH_ONLY" | sed 's/^-//; s/-$//')
@@ -325,6 +325,33 @@ if reads:
     if sq64 is not None:
         p(f"  origin read as 64k requests, iodepth 64 (the I/O a 1M image read makes here): {fmt(sq64 / 2**20)} MiB/s")
 
+# Changed-block tracking: in each run a tracked and an untracked device
+# are written side by side; the ratio of the two is the run's figure.
+cbt = {}
+for kind, name in (("randwrite", "4k random writes, iodepth 16"),
+                   ("seqwrite", "1M sequential writes, iodepth 4")):
+    runs = [r for r in recs if r["kind"] == "cbt" and r["test"] == kind]
+    if not runs:
+        continue
+    rs = sorted(r["ratio"] for r in runs)
+    mean = statistics.mean(rs)
+    sem = statistics.stdev(rs) / len(rs) ** 0.5 if len(rs) > 1 else None
+    per_dev = {d: med([r["ratio"] for r in runs if r["tracked_dev"] == d])
+               for d in sorted({r["tracked_dev"] for r in runs})}
+    cbt[kind] = {"name": name, "ratio": med(rs), "mean": mean, "sem": sem,
+                 "min_max": [rs[0], rs[-1]], "runs": len(rs), "per_device": per_dev,
+                 "tracked_iops": med([r["tracked_iops"] for r in runs]),
+                 "untracked_iops": med([r["untracked_iops"] for r in runs])}
+if cbt:
+    S["cbt"] = cbt
+    p("")
+    p("changed-block tracking, no snapshot: a tracked and an untracked device written side by side")
+    for kind, x in cbt.items():
+        p(f"  {x['name']:32} tracked/untracked median {pct(x['ratio'])}, mean {100 * x['mean']:.1f}%"
+          + (f" +- {100 * x['sem']:.1f}% (standard error)" if x["sem"] else "")
+          + f", {pct(x['min_max'][0])}..{pct(x['min_max'][1])} over {x['runs']} runs; by tracked device "
+          + ", ".join(f"{d} {pct(v)}" for d, v in x["per_device"].items()))
+
 hold = {}
 for r in recs:
     if r["kind"] == "hold":
@@ -414,6 +441,13 @@ for k, name in (("4-fio-single", "4 devices, fio writers"), ("4-fio-stacked", "4
     v = h and h["median"]
     target(f"hold time < 10 ms, {name} (median)", v, None if v is None else v < 10000,
            "-" if v is None else f"{v / 1000:.2f} ms (max {h['max'] / 1000:.2f} ms)")
+for kind, name in (("randwrite", "4k random writes"), ("seqwrite", "1M sequential writes")):
+    x = cbt.get(kind)
+    r = x and x["ratio"]
+    target(f"tracking overhead <= 2%, {name} (median of side-by-side runs)", r,
+           None if r is None else r >= 0.98,
+           "-" if r is None else f"{100 * (1 - r):.1f}% (mean {100 * (1 - x['mean']):.1f}%"
+           + (f" +- {100 * x['sem']:.1f}%" if x["sem"] else "") + f", {x['runs']} runs)")
 S["targets"] = T
 bad = [r for r in recs if r["kind"] in ("error",)]
 badstate = [r for r in recs if (r["kind"] == "vss_state" and r["failed"]) or (r["kind"] == "dm_state" and r["invalid"])]
