@@ -188,7 +188,7 @@ static void rewrite_and_verify(struct __test_metadata *_metadata,
 				 &self->seq, 1500));
 	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1,
 				  self->why)) TH_LOG("image: %s", self->why);
-	/* And again, concurrently with a second round of rewrites. */
+	/* And again after a second round: the image must not drift. */
 	ASSERT_EQ(0, run_writers(self->fd, self->sectors, self->expect,
 				 &self->seq, 500));
 	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
