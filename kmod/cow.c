@@ -278,7 +278,7 @@ void vss_read_pin_add(struct vss_origin *origin, struct vss_read_pin *pin,
 	atomic_inc(&origin->nr_read_pins);
 	spin_unlock_irqrestore(&origin->read_pin_lock, flags);
 	/* Pin, then look up; see the top of the file. */
-	smp_mb__after_atomic();
+	smp_mb();
 }
 
 /* Shrinks @pin to the chunks its read found on the origin. */
