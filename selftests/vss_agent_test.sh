@@ -22,51 +22,13 @@ repo=${VSS_REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 export PATH=$repo/build/bin:$PATH
 agent=${VSS_AGENT:-$repo/build/bin/vss-backup-agent}
 read -r -a disks <<<"${VSS_DISKS:-}"
+tap_program=vss-backup-agent
+# shellcheck source=selftests/tap.sh
+. "$repo/selftests/tap.sh"
 INCREMENTALS=5
-n=0
-failures=0
-out=$(mktemp)
-err=$(mktemp)
 mnt=$(mktemp -d)
 writer=
 loop=
-
-tap() { # tap OK|FAIL NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = OK ]; then
-		echo "ok $n $2"
-	else
-		failures=$((failures + 1))
-		echo "not ok $n $2"
-		[ -z "${3:-}" ] || printf '# %s\n' "$3"
-		sed 's/^/# stderr: /' "$err" | head -5
-	fi
-}
-
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
-
-# expect CODE NAME CMD...: runs CMD, checks its exit code.
-expect() {
-	local want=$1 name=$2 rc
-	shift 2
-	"$@" >"$out" 2>"$err"
-	rc=$?
-	if [ "$rc" = "$want" ]; then tap OK "$name"; else tap FAIL "$name" "exit $rc, want $want"; fi
-}
-
-# expect_error CODE PATTERN NAME CMD...: exit code and a message naming why.
-expect_error() {
-	local want=$1 pattern=$2 name=$3 rc
-	shift 3
-	"$@" >"$out" 2>"$err"
-	rc=$?
-	if [ "$rc" = "$want" ] && grep -qE "$pattern" "$err" &&
-		grep -q '^vss-backup-agent: ' "$err"; then
-		tap OK "$name"
-	else
-		tap FAIL "$name" "exit $rc (want $want), stderr should match /$pattern/"
-	fi
-}
 
 # field REPO N KEY: a value of point N in REPO's catalog.
 field() {

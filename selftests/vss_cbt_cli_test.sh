@@ -20,47 +20,11 @@ set -u
 repo=${VSS_REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 export PATH=$repo/build/bin:$PATH
 read -r -a disks <<<"${VSS_DISKS:-}"
-n=0
-failures=0
-out=$(mktemp)
-err=$(mktemp)
+# shellcheck source=selftests/tap.sh
+. "$repo/selftests/tap.sh"
 state=$(mktemp -d)
 KiB=1024
 MiB=$((1024 * KiB))
-
-tap() { # tap OK|FAIL NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = OK ]; then
-		echo "ok $n $2"
-	else
-		failures=$((failures + 1))
-		echo "not ok $n $2"
-		[ -z "${3:-}" ] || printf '# %s\n' "$3"
-		sed 's/^/# stderr: /' "$err" | head -5
-	fi
-}
-
-# expect CODE NAME CMD...: runs CMD, checks its exit code.
-expect() {
-	local want=$1 name=$2 rc
-	shift 2
-	"$@" >"$out" 2>"$err"
-	rc=$?
-	if [ "$rc" = "$want" ]; then tap OK "$name"; else tap FAIL "$name" "exit $rc, want $want: $(head -c 300 "$out")"; fi
-}
-
-# expect_error CODE PATTERN NAME CMD...: exit code and a stderr message.
-expect_error() {
-	local want=$1 pattern=$2 name=$3 rc
-	shift 3
-	"$@" >"$out" 2>"$err"
-	rc=$?
-	if [ "$rc" = "$want" ] && grep -qE "$pattern" "$err" && grep -q '^vssctl: ' "$err"; then
-		tap OK "$name"
-	else
-		tap FAIL "$name" "exit $rc (want $want), stderr should match /$pattern/"
-	fi
-}
 
 # check NAME [JQ ARGS...] JQ-FILTER: the filter holds on the last output.
 check() {

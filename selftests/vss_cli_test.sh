@@ -13,45 +13,8 @@ set -u
 repo=${VSS_REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 export PATH=$repo/build/bin:$PATH
 read -r -a disks <<<"${VSS_DISKS:-}"
-n=0
-failures=0
-out=$(mktemp)
-err=$(mktemp)
-
-tap() { # tap OK|FAIL NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = OK ]; then
-		echo "ok $n $2"
-	else
-		failures=$((failures + 1))
-		echo "not ok $n $2"
-		[ -z "${3:-}" ] || printf '# %s\n' "$3"
-		sed 's/^/# stderr: /' "$err" | head -5
-	fi
-}
-skip() { n=$((n + 1)); echo "ok $n # SKIP $1"; }
-
-# expect CODE NAME CMD...: runs CMD, checks its exit code.
-expect() {
-	local want=$1 name=$2 rc
-	shift 2
-	"$@" >"$out" 2>"$err"
-	rc=$?
-	if [ "$rc" = "$want" ]; then tap OK "$name"; else tap FAIL "$name" "exit $rc, want $want"; fi
-}
-
-# expect_error CODE PATTERN NAME CMD...: exit code and a stderr message.
-expect_error() {
-	local want=$1 pattern=$2 name=$3 rc
-	shift 3
-	"$@" >"$out" 2>"$err"
-	rc=$?
-	if [ "$rc" = "$want" ] && grep -qE "$pattern" "$err" && grep -q '^vssctl: ' "$err"; then
-		tap OK "$name"
-	else
-		tap FAIL "$name" "exit $rc (want $want), stderr should match /$pattern/"
-	fi
-}
+# shellcheck source=selftests/tap.sh
+. "$repo/selftests/tap.sh"
 
 count() { vssctl --json list 2>/dev/null | jq 'length'; }
 

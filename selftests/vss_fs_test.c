@@ -208,16 +208,7 @@ FIXTURE_TEARDOWN(fs)
 {
 	umount_all(IMAGE_MNT);
 	umount_all(ORIGIN_MNT);
-	if (self->nl.fd >= 0) {
-		int left = vss_count_snapshots(&self->nl);
-
-		/* (An ASSERT that failed leaves the harness's log trigger set.) */
-		if (left) {
-			EXPECT_EQ(0, left) TH_LOG("snapshots left over");
-		}
-		vss_delete_all(&self->nl);
-		vss_nl_close(&self->nl);
-	}
+	vss_nl_teardown(_metadata, &self->nl, false);
 }
 
 /* Makes the tree of NR_FILES files of random sizes (0 to 256K). */

@@ -9,8 +9,32 @@
 #define VSS_SELFTEST_HARNESS_H
 
 #include "kselftest_harness.h"
+#include "vss_nl.h"
 
 #undef TEST_TIMEOUT_DEFAULT
 #define TEST_TIMEOUT_DEFAULT 300
+
+/*
+ * The end of a fixture's teardown: no snapshot may be left, and whatever
+ * a failed test left goes, with the devices' tracking when @untrack (it
+ * outlives the snapshots and keeps the devices open).
+ */
+static inline void vss_nl_teardown(struct __test_metadata *_metadata,
+				   struct vss_nl *nl, bool untrack)
+{
+	int left;
+
+	if (nl->fd < 0)
+		return;
+	left = vss_count_snapshots(nl);
+	/* (An ASSERT that failed leaves the harness's log trigger set.) */
+	if (left) {
+		EXPECT_EQ(0, left) TH_LOG("snapshots left over");
+	}
+	vss_delete_all(nl);
+	if (untrack)
+		vss_untrack_all(nl);
+	vss_nl_close(nl);
+}
 
 #endif /* VSS_SELFTEST_HARNESS_H */

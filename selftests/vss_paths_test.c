@@ -100,17 +100,7 @@ FIXTURE_TEARDOWN(paths)
 	free(self->expect);
 	free(self->at_snapshot);
 	free(self->buf);
-	if (self->nl.fd >= 0) {
-		int left = vss_count_snapshots(&self->nl);
-
-		/* (An ASSERT that failed leaves the harness's log trigger set.) */
-		if (left) {
-			EXPECT_EQ(0, left) TH_LOG("snapshots left over");
-		}
-		vss_delete_all(&self->nl);
-		vss_untrack_all(&self->nl);
-		vss_nl_close(&self->nl);
-	}
+	vss_nl_teardown(_metadata, &self->nl, true);
 }
 
 static int snapshot_origin(FIXTURE_DATA(paths) *self, uint32_t chunk,

@@ -129,18 +129,7 @@ FIXTURE_TEARDOWN(stack)
 		close(self->fd);
 	free(self->expect);
 	free(self->buf);
-	if (self->nl.fd >= 0) {
-		int left = vss_count_snapshots(&self->nl);
-
-		/* (An ASSERT that failed leaves the harness's log trigger set.) */
-		if (left) {
-			EXPECT_EQ(0, left) TH_LOG("snapshots left over");
-		}
-		vss_delete_all(&self->nl);
-		/* Tracking outlives the snapshots and keeps the devices open. */
-		vss_untrack_all(&self->nl);
-		vss_nl_close(&self->nl);
-	}
+	vss_nl_teardown(_metadata, &self->nl, true);
 	if (self->ev.fd >= 0)
 		vss_nl_close(&self->ev);
 	undo_stacks();

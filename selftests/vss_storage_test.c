@@ -204,16 +204,7 @@ FIXTURE_TEARDOWN(store)
 		close(self->fd);
 	free(self->expect);
 	free(self->buf);
-	if (self->nl.fd >= 0) {
-		int left = vss_count_snapshots(&self->nl);
-
-		/* (An ASSERT that failed leaves the harness's log trigger set.) */
-		if (left) {
-			EXPECT_EQ(0, left) TH_LOG("snapshots left over");
-		}
-		vss_delete_all(&self->nl);
-		vss_nl_close(&self->nl);
-	}
+	vss_nl_teardown(_metadata, &self->nl, false);
 	if (self->ev.fd >= 0)
 		vss_nl_close(&self->ev);
 	umount_all(FS_DIR);
@@ -787,16 +778,7 @@ FIXTURE_SETUP(bad)
 
 FIXTURE_TEARDOWN(bad)
 {
-	if (self->nl.fd >= 0) {
-		int left = vss_count_snapshots(&self->nl);
-
-		/* (An ASSERT that failed leaves the harness's log trigger set.) */
-		if (left) {
-			EXPECT_EQ(0, left) TH_LOG("snapshots left over");
-		}
-		vss_delete_all(&self->nl);
-		vss_nl_close(&self->nl);
-	}
+	vss_nl_teardown(_metadata, &self->nl, false);
 	umount_all(FS_DIR);
 	rmdir(FS_DIR);
 }

@@ -22,24 +22,12 @@ repo=${VSS_REPO:-$(cd "$(dirname "$0")/.." && pwd)}
 export PATH=$repo/build/bin:$PATH
 export SYSTEMD_IGNORE_CHROOT=1
 read -r -a disks <<<"${VSS_DISKS:-}"
-n=0
-failures=0
-out=$(mktemp)
-err=$(mktemp)
+# shellcheck source=selftests/tap.sh
+. "$repo/selftests/tap.sh"
 rules=/run/udev/rules.d
 uuid=7c1d5a9e-4f0b-4a51-9d0e-5a5b1c2d3e4f
 label=vss-udev-test
 
-tap() { # tap OK|FAIL NAME [DETAIL]
-	n=$((n + 1))
-	if [ "$1" = OK ]; then
-		echo "ok $n $2"
-	else
-		failures=$((failures + 1))
-		echo "not ok $n $2"
-		[ -z "${3:-}" ] || printf '# %s\n' "$3"
-	fi
-}
 check() { # check NAME CMD...: OK if CMD succeeds
 	local name=$1
 	shift
