@@ -75,6 +75,16 @@ static void vss_origin_chunks(struct vss_origin *origin, sector_t start,
 	*last = (to - 1) >> shift;
 }
 
+/*
+ * Counts a write in on this CPU. Per-CPU, so that admitting and completing
+ * writes never contend for one cache line; the caller then issues a full
+ * barrier before it looks at the gate.
+ */
+static void vss_origin_admit(struct vss_origin *origin)
+{
+	this_cpu_inc(*origin->inflight);
+}
+
 static void vss_origin_unadmit(struct vss_origin *origin)
 {
 	/*
@@ -82,9 +92,28 @@ static void vss_origin_unadmit(struct vss_origin *origin)
 	 * its owner waits for zero and then for a grace period.
 	 */
 	rcu_read_lock();
-	if (atomic_dec_and_test(&origin->inflight))
+	this_cpu_dec(*origin->inflight);
+	/* Counted out, then the drainer looked for: wq_has_sleeper(). */
+	if (wq_has_sleeper(&origin->drain_wait))
 		wake_up_all(&origin->drain_wait);
 	rcu_read_unlock();
+}
+
+/*
+ * Have all admitted writes completed? Exact once no write can be admitted
+ * any more (gate closed, or origin unlisted after a grace period): from
+ * then on every count only falls, so a sum of counts read one after the
+ * other is never below the true number, and zero means zero. Unsigned
+ * counts wrap, and their sum with them.
+ */
+static bool vss_origin_drained(struct vss_origin *origin)
+{
+	unsigned long sum = 0;
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+		sum += READ_ONCE(*per_cpu_ptr(origin->inflight, cpu));
+	return !sum;
 }
 
 static void vss_write_endio(struct bio *bio)
@@ -274,8 +303,8 @@ retry:
 			continue;
 		if (WARN_ON_ONCE(nr == VSS_MAX_BIO_ORIGINS))
 			break;
-		atomic_inc(&origin->inflight);
-		smp_mb__after_atomic(); /* pairs with vss_origin_gate_close() */
+		vss_origin_admit(origin);
+		smp_mb(); /* pairs with vss_origin_gate_close() */
 		/*
 		 * A closed gate holds every write to the disk: the origin's
 		 * range may be changing (a resize) and is not settled yet.
@@ -389,9 +418,18 @@ int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline)
 	if (left <= 0)
 		left = 1;
 	if (!wait_event_timeout(origin->drain_wait,
-				!atomic_read(&origin->inflight), left))
+				vss_origin_drained(origin), left))
 		return -ETIMEDOUT;
 	return 0;
+}
+
+/**
+ * vss_origin_drain - wait for admitted writes to complete, without a limit
+ * @origin: the origin, gate closed or unlisted after a grace period
+ */
+void vss_origin_drain(struct vss_origin *origin)
+{
+	wait_event(origin->drain_wait, vss_origin_drained(origin));
 }
 
 /* Opens the gate and sends the held writes on, through the write path. */
@@ -556,6 +594,11 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	origin = kzalloc(sizeof(*origin), GFP_KERNEL);
 	if (!origin)
 		return -ENOMEM;
+	origin->inflight = alloc_percpu(unsigned long);
+	if (!origin->inflight) {
+		kfree(origin);
+		return -ENOMEM;
+	}
 	ret = vss_bdev_open(dev, false, NULL, &origin->handle);
 	if (ret) {
 		if (ret == -ENXIO || ret == -ENODEV)
@@ -575,7 +618,6 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	origin->nr_sectors = bdev_nr_sectors(bdev);
 	origin->seen_sectors = origin->nr_sectors;
 	snprintf(origin->name, sizeof(origin->name), "%pg", bdev);
-	atomic_set(&origin->inflight, 0);
 	spin_lock_init(&origin->gate_lock);
 	origin->gate_closed = true;
 	bio_list_init(&origin->held);
@@ -604,6 +646,7 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 err_close:
 	vss_bdev_close(&origin->handle, false, false);
 err_free:
+	free_percpu(origin->inflight);
 	kfree(origin);
 	return ret;
 }
@@ -639,13 +682,14 @@ void vss_origin_put_if_unused(struct vss_origin *origin)
 	list_del_rcu(&origin->node);
 	synchronize_rcu();
 	/* Writes admitted before the removal finish normally. */
-	wait_event(origin->drain_wait, !atomic_read(&origin->inflight));
+	vss_origin_drain(origin);
 	synchronize_rcu();
 	WARN_ON(!hash_empty(origin->pending));
 	WARN_ON(!list_empty(&origin->read_pins));
 	WARN_ON(!bio_list_empty(&origin->held));
 	vss_bdev_close(&origin->handle, false, false);
 	kfree(chain);
+	free_percpu(origin->inflight);
 	kfree(origin);
 }
 
@@ -660,7 +704,7 @@ void vss_origin_quiesce(struct vss_origin *origin)
 {
 	lockdep_assert_held(&vss_ctl_lock);
 	vss_origin_gate_close(origin);
-	wait_event(origin->drain_wait, !atomic_read(&origin->inflight));
+	vss_origin_drain(origin);
 }
 
 /**

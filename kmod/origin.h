@@ -59,11 +59,14 @@ struct vss_origin {
 
 	/*
 	 * Write gate. Every admitted write counts in @inflight until it
-	 * completes. While @gate_closed, new writes wait in @held instead;
-	 * a commit closes the gate, waits on @drain_wait for @inflight to
-	 * reach zero, switches copy-on-write, and opens the gate again.
+	 * completes: one count per CPU, raised on the CPU that admits and
+	 * lowered on the one that completes, so only their sum means
+	 * anything (see vss_origin_drained()). While @gate_closed, new
+	 * writes wait in @held instead; a commit closes the gate, waits on
+	 * @drain_wait for the sum to reach zero, switches copy-on-write, and
+	 * opens the gate again.
 	 */
-	atomic_t inflight;
+	unsigned long __percpu *inflight;
 	bool gate_closed;		/* written under gate_lock */
 	spinlock_t gate_lock;		/* protects @held and @gate_closed */
 	struct bio_list held;
@@ -116,6 +119,7 @@ bool vss_origin_on_device(struct block_device *bdev);
 bool vss_origin_has_snapshots(struct vss_origin *origin);
 
 void vss_origin_gate_close(struct vss_origin *origin);
+void vss_origin_drain(struct vss_origin *origin);
 int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline);
 void vss_origin_gate_open(struct vss_origin *origin);
 void vss_origin_quiesce(struct vss_origin *origin);

@@ -439,7 +439,7 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 	chain->nr = old->nr - 1;
 
 	vss_origin_gate_close(origin);
-	wait_event(origin->drain_wait, !atomic_read(&origin->inflight));
+	vss_origin_drain(origin);
 
 	for (i = 0; i < old->nr; i++)
 		if (old->snap[i] == snap)
