@@ -13,12 +13,16 @@
  * pieces are read or written through the VFS by a worker each. The request
  * completes when its last piece does.
  *
- * Requests are cut in vss_image_wq, one work item each: the first write
- * to a chunk fills its overlay slot with the chunk's old data
- * synchronously, and pinning allocates. The worker never waits for the
- * pieces it sends, and the submitter goes on while it cuts (on the test
- * machine, cutting reads in the submitter was slower: see
- * Documentation/performance.rst).
+ * A read of at least VSS_IMAGE_INLINE_MIN that is one piece (what a
+ * backup's large reads mostly are) is sent from the submitter: a worker
+ * hop would only add to its latency. Other requests are cut in
+ * vss_image_wq, one work item each: the first write to a chunk fills its
+ * overlay slot with the chunk's old data synchronously, and cutting many
+ * pieces, or small reads, there overlaps the submitter (on the test
+ * machine, small reads were slower cut in the submitter: see
+ * Documentation/performance.rst). The worker never waits for the pieces
+ * it sends. Clones made in the submitter may sit on current->bio_list,
+ * so the bio set has a rescuer.
  *
  * A request holds vss_image_srcu from its submission to its completion,
  * so that deleting a snapshot waits for every request that still uses its
@@ -28,8 +32,8 @@
  * under the read. Deleted and failed snapshots answer with an I/O error.
  *
  * Memory: requests and pieces come from mempools, so they are always
- * allocated in the end, by waiting for earlier requests to complete
- * (clones are allocated in a worker, never under current->bio_list).
+ * allocated in the end, by waiting for earlier requests to complete (the
+ * rescuer sends on what waits on current->bio_list meanwhile).
  * Their number follows the image bios in flight, which the submitters
  * bound; nothing is queued that is not already in flight.
  */
@@ -47,6 +51,8 @@
 
 /* Requests and pieces kept in reserve, for progress under memory pressure. */
 #define VSS_IMAGE_RESERVE	16
+/* Reads from this size on are sent from the submitter when they can be. */
+#define VSS_IMAGE_INLINE_MIN	(128 << 10)
 
 static int vss_image_major;
 static DEFINE_IDA(vss_image_ida);
@@ -234,11 +240,53 @@ static void vss_image_cut_add(struct vss_image_cut *cut, sector_t pos,
 	cut->next_exc = exc ? exc + 1 : 0;
 }
 
+/* Where the snapshot's @chunk lives: its exception, or 0 (the origin). */
+static unsigned long vss_image_chunk_source(struct vss_snapshot *snap,
+					    struct vss_chain *chain, u64 chunk)
+{
+	void *entry = xa_load(&snap->overlay, chunk);
+
+	return entry ? xa_to_value(entry) : vss_chain_lookup(chain, snap, chunk);
+}
+
+/* Pins a read's chunks on the origin; before any of them is looked up. */
+static void vss_image_read_pin(struct vss_image_req *req)
+{
+	struct vss_origin *origin = req->snap->origin;
+	unsigned int shift = origin->chunk_shift - SECTOR_SHIFT;
+	struct bio *bio = req->bio;
+
+	vss_read_pin_add(origin, &req->pin, bio->bi_iter.bi_sector >> shift,
+			 (bio_end_sector(bio) - 1) >> shift);
+	req->pinned = true;
+}
+
+/* Is a pinned read one piece: all on the origin, or one run of slots? */
+static bool vss_image_read_is_one_piece(struct vss_image_req *req)
+{
+	struct vss_snapshot *snap = req->snap;
+	struct vss_origin *origin = snap->origin;
+	unsigned int shift = origin->chunk_shift - SECTOR_SHIFT;
+	struct bio *bio = req->bio;
+	u64 chunk = bio->bi_iter.bi_sector >> shift;
+	u64 last = (bio_end_sector(bio) - 1) >> shift;
+	struct vss_chain *chain;
+	unsigned long exc;
+
+	chain = srcu_dereference(origin->chain, &vss_image_srcu);
+	exc = vss_image_chunk_source(snap, chain, chunk);
+	while (chunk++ < last) {
+		if (vss_image_chunk_source(snap, chain, chunk) !=
+		    (exc ? ++exc : 0))
+			return false;
+	}
+	return true;
+}
+
 /*
- * Cuts a read chunk by chunk. Its chunks are pinned on the origin first,
- * then looked up; the pin then shrinks to those found there, or goes if
- * none was. Consecutive origin chunks go out as one piece, as do chunks
- * in consecutive slots of a store.
+ * Cuts a pinned read chunk by chunk. The pin then shrinks to the chunks
+ * found on the origin, or goes if none was. Consecutive origin chunks go
+ * out as one piece, as do chunks in consecutive slots of a store.
  */
 static void vss_image_read(struct vss_image_req *req)
 {
@@ -252,8 +300,6 @@ static void vss_image_read(struct vss_image_req *req)
 	u64 on_origin_first = U64_MAX, on_origin_last = 0;
 	struct vss_chain *chain;
 
-	vss_read_pin_add(origin, &req->pin, pos >> shift, (end - 1) >> shift);
-	req->pinned = true;
 	chain = srcu_dereference(origin->chain, &vss_image_srcu);
 	while (pos < end) {
 		u64 chunk = pos >> shift;
@@ -261,17 +307,11 @@ static void vss_image_read(struct vss_image_req *req)
 		sector_t next = min_t(sector_t, chunk_start + (1 << shift),
 				      end);
 		unsigned long exc;
-		void *entry;
 
-		entry = xa_load(&snap->overlay, chunk);
-		if (entry) {
-			exc = xa_to_value(entry);
-		} else {
-			exc = vss_chain_lookup(chain, snap, chunk);
-			if (!exc) {
-				on_origin_first = min(on_origin_first, chunk);
-				on_origin_last = chunk;
-			}
+		exc = vss_image_chunk_source(snap, chain, chunk);
+		if (!exc) {
+			on_origin_first = min(on_origin_first, chunk);
+			on_origin_last = chunk;
 		}
 		vss_image_cut_add(&cut, pos, next, exc,
 				  (pos - chunk_start) << SECTOR_SHIFT);
@@ -443,6 +483,23 @@ static void vss_image_submit_bio(struct bio *bio)
 	} else if (bio_op(bio) != REQ_OP_READ && bio_op(bio) != REQ_OP_WRITE) {
 		req->status = BLK_STS_NOTSUPP;
 	} else {
+		if (bio_op(bio) == REQ_OP_READ) {
+			vss_image_read_pin(req);
+			/*
+			 * A large read in one piece goes out from here: the
+			 * worker hop would add to its latency. Cutting more
+			 * pieces, or small reads, is left to the worker, so
+			 * that it overlaps the submitter. A REQ_NOWAIT read
+			 * could wait for its clone here.
+			 */
+			if (bio->bi_iter.bi_size >= VSS_IMAGE_INLINE_MIN &&
+			    !(bio->bi_opf & REQ_NOWAIT) &&
+			    vss_image_read_is_one_piece(req)) {
+				vss_image_read(req);
+				vss_image_req_put(req);
+				return;
+			}
+		}
 		/* The worker drops the cutter's count when it is done. */
 		INIT_WORK(&req->work, vss_image_work);
 		queue_work(vss_image_wq, &req->work);
@@ -601,7 +658,8 @@ int __init vss_image_init(void)
 	int ret;
 
 	ret = bioset_init(&vss_image_bio_set, VSS_IMAGE_RESERVE,
-			  offsetof(struct vss_image_piece, clone), 0);
+			  offsetof(struct vss_image_piece, clone),
+			  BIOSET_NEED_RESCUER);
 	if (ret)
 		return ret;
 	ret = mempool_init_kmalloc_pool(&vss_image_req_pool, VSS_IMAGE_RESERVE,
