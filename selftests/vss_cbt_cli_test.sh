@@ -328,7 +328,13 @@ expect_error 10 'already tracked' "cbt restore onto a tracked device: exit 10" \
 	vssctl cbt restore --dir "$state/maps"
 [ -e "$state/maps/${b#/dev/}.cbt" ] && tap OK "... the file stays" || tap FAIL "... the file stays"
 vssctl untrack "$b" >/dev/null 2>&1
-printf 'X' | dd of="$state/maps/${b#/dev/}.cbt" bs=1 seek=40 conv=notrunc status=none
+# Byte 40 is the first of the saved boot id: flipped, so that it changes
+# whatever it was (writing a constant left it whole one boot in 256).
+damaged=$state/maps/${b#/dev/}.cbt
+byte=$(od -An -tu1 -j40 -N1 "$damaged" | tr -d ' ')
+# shellcheck disable=SC2059 # the format is the escaped byte itself
+printf "\\$(printf '%03o' $((byte ^ 255)))" |
+	dd of="$damaged" bs=1 seek=40 conv=notrunc status=none
 expect_error 1 'EBADMSG|corrupt|checksum|CRC' "cbt restore of a damaged file: exit 1" \
 	vssctl cbt restore --dir "$state/maps"
 [ -e "$state/maps/${b#/dev/}.cbt" ] && ! vssctl cbt info "$b" >/dev/null 2>&1 &&
