@@ -572,7 +572,7 @@ cbt_pair() {
 if want cbt; then
 	log "changed-block tracking overhead (tracked, no snapshot, vs untracked, side by side)"
 	cleanup
-	cbt_reps=$((reps * 8))
+	cbt_reps=$((reps * 12))
 	for kind in randwrite seqwrite; do
 		for ((k = 1; k <= cbt_reps; k++)); do
 			cbt_pair "$kind" "$k"
