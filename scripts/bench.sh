@@ -89,7 +89,7 @@ if [ -z "$report_only" ]; then
 	t0=$(date +%s)
 	rc=0
 	TMPDIR=$tmp VSS_BENCH_VSSCTL=$vssctl scripts/vm-run --kernel "$series" \
-		--disk 1536M --disk 5632M --timeout 3000 \
+		--disk 1536M --disk 5632M --timeout 4500 \
 		--log "$outdir/$name.dmesg" \
 		-- "$repo/scripts/bench-guest.sh" "$json" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 	t1=$(date +%s)
