@@ -423,11 +423,8 @@ int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline)
 	return 0;
 }
 
-/**
- * vss_origin_drain - wait for admitted writes to complete, without a limit
- * @origin: the origin, gate closed or unlisted after a grace period
- */
-void vss_origin_drain(struct vss_origin *origin)
+/* Waits, without a limit, for the writes admitted to @origin to complete. */
+static void vss_origin_drain(struct vss_origin *origin)
 {
 	wait_event(origin->drain_wait, vss_origin_drained(origin));
 }

@@ -119,7 +119,6 @@ bool vss_origin_on_device(struct block_device *bdev);
 bool vss_origin_has_snapshots(struct vss_origin *origin);
 
 void vss_origin_gate_close(struct vss_origin *origin);
-void vss_origin_drain(struct vss_origin *origin);
 int vss_origin_gate_drain(struct vss_origin *origin, unsigned long deadline);
 void vss_origin_gate_open(struct vss_origin *origin);
 void vss_origin_quiesce(struct vss_origin *origin);

@@ -438,8 +438,7 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 			GFP_KERNEL | __GFP_NOFAIL);
 	chain->nr = old->nr - 1;
 
-	vss_origin_gate_close(origin);
-	vss_origin_drain(origin);
+	vss_origin_quiesce(origin);
 
 	for (i = 0; i < old->nr; i++)
 		if (old->snap[i] == snap)
