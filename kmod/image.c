@@ -13,12 +13,14 @@
  * pieces are read or written through the VFS by a worker each. The request
  * completes when its last piece does.
  *
- * A read of at least VSS_IMAGE_INLINE_MIN that is one piece (what a
- * backup's large reads mostly are) is sent from the submitter: a worker
- * hop would only add to its latency. Other requests are cut in
- * vss_image_wq, one work item each: the first write to a chunk fills its
- * overlay slot with the chunk's old data synchronously, and cutting many
- * pieces, or small reads, there overlaps the submitter (on the test
+ * A read of at least VSS_IMAGE_INLINE_MIN starts being cut in the
+ * submitter, and its first piece is sent from there: for a read that is
+ * one piece (what a backup's large reads mostly are) a worker hop would
+ * only add to its latency. When a second piece starts, the rest of the
+ * read is handed to vss_image_wq. Writes and small reads are cut there
+ * from the start, one work item each: the first write to a chunk fills
+ * its overlay slot with the chunk's old data synchronously, and cutting
+ * many pieces, or small reads, there overlaps the submitter (on the test
  * machine, small reads were slower cut in the submitter: see
  * Documentation/performance.rst). The worker never waits for the pieces
  * it sends. Clones made in the submitter may sit on current->bio_list,
@@ -66,6 +68,10 @@ struct vss_image_req {
 	blk_status_t status;		/* an error of some piece, else OK */
 	bool pinned;			/* @pin is in the origin's read pins */
 	struct vss_read_pin pin;	/* the chunks it reads from the origin */
+	/* A read's cutting so far, for the worker to go on with. */
+	sector_t cut_pos;		/* the first sector not cut yet */
+	u64 on_origin_first;		/* the chunks found on the origin */
+	u64 on_origin_last;		/* (U64_MAX, 0: none yet) */
 	struct work_struct work;	/* cutting, in vss_image_wq */
 };
 
@@ -259,45 +265,28 @@ static void vss_image_read_pin(struct vss_image_req *req)
 	vss_read_pin_add(origin, &req->pin, bio->bi_iter.bi_sector >> shift,
 			 (bio_end_sector(bio) - 1) >> shift);
 	req->pinned = true;
-}
-
-/* Is a pinned read one piece: all on the origin, or one run of slots? */
-static bool vss_image_read_is_one_piece(struct vss_image_req *req)
-{
-	struct vss_snapshot *snap = req->snap;
-	struct vss_origin *origin = snap->origin;
-	unsigned int shift = origin->chunk_shift - SECTOR_SHIFT;
-	struct bio *bio = req->bio;
-	u64 chunk = bio->bi_iter.bi_sector >> shift;
-	u64 last = (bio_end_sector(bio) - 1) >> shift;
-	struct vss_chain *chain;
-	unsigned long exc;
-
-	chain = srcu_dereference(origin->chain, &vss_image_srcu);
-	exc = vss_image_chunk_source(snap, chain, chunk);
-	while (chunk++ < last) {
-		if (vss_image_chunk_source(snap, chain, chunk) !=
-		    (exc ? ++exc : 0))
-			return false;
-	}
-	return true;
+	req->cut_pos = bio->bi_iter.bi_sector;
+	req->on_origin_first = U64_MAX;
+	req->on_origin_last = 0;
 }
 
 /*
- * Cuts a pinned read chunk by chunk. The pin then shrinks to the chunks
- * found on the origin, or goes if none was. Consecutive origin chunks go
- * out as one piece, as do chunks in consecutive slots of a store.
+ * Cuts a pinned read chunk by chunk, from req->cut_pos. Consecutive
+ * origin chunks go out as one piece, as do chunks in consecutive slots of
+ * a store. With @first_piece, it stops where a second piece would start
+ * and returns false, with req->cut_pos there, for the worker to go on.
+ * Once the whole read is cut, the pin shrinks to the chunks found on the
+ * origin, or goes if none was, and it returns true.
  */
-static void vss_image_read(struct vss_image_req *req)
+static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 {
 	struct vss_snapshot *snap = req->snap;
 	struct vss_origin *origin = snap->origin;
 	unsigned int shift = origin->chunk_shift - SECTOR_SHIFT;
 	struct bio *bio = req->bio;
-	sector_t pos = bio->bi_iter.bi_sector;
+	sector_t pos = req->cut_pos;
 	sector_t end = bio_end_sector(bio);
 	struct vss_image_cut cut = { .req = req };
-	u64 on_origin_first = U64_MAX, on_origin_last = 0;
 	struct vss_chain *chain;
 
 	chain = srcu_dereference(origin->chain, &vss_image_srcu);
@@ -309,25 +298,32 @@ static void vss_image_read(struct vss_image_req *req)
 		unsigned long exc;
 
 		exc = vss_image_chunk_source(snap, chain, chunk);
+		if (first_piece && cut.piece && exc != cut.next_exc)
+			break;
 		if (!exc) {
-			on_origin_first = min(on_origin_first, chunk);
-			on_origin_last = chunk;
+			req->on_origin_first = min(req->on_origin_first, chunk);
+			req->on_origin_last = chunk;
 		}
 		vss_image_cut_add(&cut, pos, next, exc,
 				  (pos - chunk_start) << SECTOR_SHIFT);
 		pos = next;
 	}
+	req->cut_pos = pos;
 	/* The request cannot complete while it is being cut. */
-	if (on_origin_first == U64_MAX) {
-		req->pinned = false;
-		vss_read_pin_del(origin, &req->pin);
-	} else if (on_origin_first != req->pin.first ||
-		   on_origin_last != req->pin.last) {
-		vss_read_pin_narrow(origin, &req->pin, on_origin_first,
-				    on_origin_last);
+	if (pos == end) {
+		if (req->on_origin_first == U64_MAX) {
+			req->pinned = false;
+			vss_read_pin_del(origin, &req->pin);
+		} else if (req->on_origin_first != req->pin.first ||
+			   req->on_origin_last != req->pin.last) {
+			vss_read_pin_narrow(origin, &req->pin,
+					    req->on_origin_first,
+					    req->on_origin_last);
+		}
 	}
 	if (cut.piece)
 		vss_image_cut_send(&cut);
+	return pos == end;
 }
 
 /* Fills a new overlay slot with the snapshot's current view of @chunk. */
@@ -451,7 +447,7 @@ static void vss_image_work(struct work_struct *work)
 	if (bio_op(req->bio) == REQ_OP_WRITE)
 		vss_image_write(req);
 	else
-		vss_image_read(req);
+		vss_image_read(req, false);
 	blk_finish_plug(&plug);
 	vss_image_req_put(req);
 }
@@ -486,7 +482,7 @@ static void vss_image_submit_bio(struct bio *bio)
 		if (bio_op(bio) == REQ_OP_READ) {
 			vss_image_read_pin(req);
 			/*
-			 * A large read in one piece goes out from here: the
+			 * A large read's first piece goes out from here: the
 			 * worker hop would add to its latency. Cutting more
 			 * pieces, or small reads, is left to the worker, so
 			 * that it overlaps the submitter. A REQ_NOWAIT read
@@ -494,8 +490,7 @@ static void vss_image_submit_bio(struct bio *bio)
 			 */
 			if (bio->bi_iter.bi_size >= VSS_IMAGE_INLINE_MIN &&
 			    !(bio->bi_opf & REQ_NOWAIT) &&
-			    vss_image_read_is_one_piece(req)) {
-				vss_image_read(req);
+			    vss_image_read(req, true)) {
 				vss_image_req_put(req);
 				return;
 			}
