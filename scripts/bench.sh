@@ -64,8 +64,10 @@ py=/usr/bin/python3	# Debian's, which has matplotlib (python3 may be pyenv's)
 if [ -z "$report_only" ]; then
 	vssctl=${VSS_BENCH_VSSCTL:-$repo/build/bin/vssctl}
 	[ -x "$vssctl" ] || { echo "bench: no $vssctl: build it first (make tools)" >&2; exit 1; }
-	command -v fio >/dev/null && command -v lvcreate >/dev/null && command -v jq >/dev/null || {
-		echo "bench: needs fio, lvm2 and jq (scripts/deps.sh installs them)" >&2; exit 1; }
+	for tool in fio lvcreate jq; do
+		command -v "$tool" >/dev/null || {
+			echo "bench: needs fio, lvm2 and jq (scripts/deps.sh installs them)" >&2; exit 1; }
+	done
 
 	# The disks: 1.5 GiB (origin LVs) and 5.5 GiB (vss storage and the
 	# dm-snapshot exception stores), about 7 GiB written in all. In
