@@ -425,7 +425,8 @@ for c in (65536, 4096):
     r = ratio(v, d)
     # Judged on the plain medians; the adjacent figure shows how much of a
     # difference is the host drifting between the interleaved runs.
-    adj = "" if va is None or da is None else f"; vs the adjacent baselines {ratio(va, da):.2f}x"
+    ra = ratio(va, da)
+    adj = "" if ra is None else f"; vs the adjacent baselines {ra:.2f}x"
     target(f"first writes >= 1.0x dm-snapshot, 1 snapshot, {c // K}K chunks", r,
            None if r is None else r >= 1.0,
            "-" if r is None else f"{r:.2f}x ({fmt(v)} vs {fmt(d)} IOPS{adj})")
