@@ -1,7 +1,7 @@
 #!/bin/bash
 # The vss benchmarks, inside the test VM (run by scripts/bench.sh):
 #
-#   scripts/vm-run --disk 1536M --disk 5632M -- scripts/bench-guest.sh OUT.json
+#   scripts/vm-run --disk 1792M --disk 5632M -- scripts/bench-guest.sh OUT.json
 #
 # Every measurement runs in this one VM, so that each ratio compares
 # figures taken on the same boot, the same disks and the same host load.
@@ -14,6 +14,8 @@
 #   VG "bench" = vda + vdb
 #   bench/orig   1 GiB on vda   the origin, for vss and for dm-snapshot alike
 #   bench/h1..h4 64 MiB on vda  the origins of the hold-time sets
+#   bench/twin   on vda         the size of the region: the other device of
+#                               the side-by-side runs (phase pairs)
 #   bench/store  on vdb         vss diff storage (a block device)
 #   dm-snapshot exception stores: one LV per snapshot, on vdb
 #   bench/fsstore on vdb        ext4 holding a vss directory store, during
@@ -27,6 +29,7 @@
 #   VSS_BENCH_VSSCTL   vssctl to use (default: the one on PATH, build/bin)
 #   VSS_BENCH_ONLY     space-separated phases to run (default: all):
 #                      precond matrix chunks sparse seq read hold mem cbt
+#                      pairs
 set -uo pipefail
 
 out=${1:?usage: bench-guest.sh OUT.json}
@@ -54,6 +57,9 @@ if [ -n "$quick" ]; then
 	read_reps=2       # pairs of origin and image reads
 	rewrite_reps=1
 	hold_reps=3
+	pair_reps=2
+	pair_runs=2
+	pair_first_reps=2
 	mem_write=256M
 	seq_region=128M
 	dm_counts="1 4"
@@ -63,6 +69,9 @@ else
 	read_reps=5
 	rewrite_reps=2
 	hold_reps=9
+	pair_reps=6
+	pair_runs=4
+	pair_first_reps=12
 	mem_write=1G
 	seq_region=512M
 	dm_counts="1 4 16"
@@ -94,7 +103,7 @@ rec() { printf '%s\n' "$1" >>"$records"; }
 seq_no=0
 # fio_run RW [fio options...]: runs one fio job on $DEV and records it.
 fio_run() {
-	local rw=$1 dir=write name file expect=0
+	local rw=$1 dir=write name file expect=0 arg
 	shift
 	seq_no=$((seq_no + 1))
 	name=$(printf '%03d-%s-%s-n%s-c%s-%s-r%s' "$seq_no" "$TEST" "$IMPL" "$SNAPS" "$CHUNK" "$PHASE" "$REP")
@@ -107,8 +116,8 @@ fio_run() {
 		rec "{\"kind\":\"error\",\"what\":\"fio $name\"}"
 		return 1
 	fi
-	for a in "$@"; do
-		case $a in --io_size=*) expect=$(to_bytes "${a#--io_size=}") ;; esac
+	for arg in "$@"; do
+		case $arg in --io_size=*) expect=$(to_bytes "${arg#--io_size=}") ;; esac
 	done
 	jq -c --arg test "$TEST" --arg impl "$IMPL" --argjson snaps "$SNAPS" \
 		--argjson chunk "$CHUNK" --arg phase "$PHASE" --argjson rep "$REP" \
@@ -184,7 +193,7 @@ vss_take() {
 vss_clear() {
 	local left d
 	"$VSSCTL" delete --all >/dev/null 2>&1
-	for d in "$orig" /dev/bench/h1 /dev/bench/h2 /dev/bench/h3 /dev/bench/h4; do
+	for d in "$orig" "$twin" /dev/bench/h1 /dev/bench/h2 /dev/bench/h3 /dev/bench/h4; do
 		"$VSSCTL" untrack "$d" >/dev/null 2>&1
 	done
 	left=$("$VSSCTL" --json list 2>/dev/null | jq 'length' 2>/dev/null)
@@ -205,12 +214,12 @@ vss_check() {
 	fi
 }
 
-# dm_take N CHUNK SIZE: N classic LVM snapshots of bench/orig, each with
-# its own exception store of SIZE on vdb.
+# dm_take N CHUNK SIZE [LV]: N classic LVM snapshots of bench/LV (default
+# orig), each with its own exception store of SIZE on vdb.
 dm_take() {
-	local n=$1 chunk=$2 size=$3 i
+	local n=$1 chunk=$2 size=$3 lv=${4:-orig} i
 	for ((i = 1; i <= n; i++)); do
-		if ! lvcreate -q -y -s -L "$size" -c "$chunk" -n "s$i" bench/orig "$disk2" >/dev/null 2>"$raw/lvcreate.err"; then
+		if ! lvcreate -q -y -s -L "$size" -c "$chunk" -n "s$i" "bench/$lv" "$disk2" >/dev/null 2>"$raw/lvcreate.err"; then
 			log "lvcreate failed: $(cat "$raw/lvcreate.err")"
 			rec "{\"kind\":\"error\",\"what\":\"lvcreate -s $i\"}"
 			return 1
@@ -218,9 +227,12 @@ dm_take() {
 	done
 }
 
+# The LVs dm-snapshot snapshots, as an lvs selection.
+dm_origins='origin=orig || origin=twin'
+
 dm_check() {
 	local line
-	line=$(lvs --noheadings --units b --nosuffix --separator , -o lv_name,lv_attr,snap_percent,lv_size -S origin=orig bench 2>/dev/null |
+	line=$(lvs --noheadings --units b --nosuffix --separator , -o lv_name,lv_attr,snap_percent,lv_size -S "$dm_origins" bench 2>/dev/null |
 		awk -F, -v what="$1" '{ gsub(/ /, ""); n++; if (substr($2, 5, 1) == "I") bad++; if ($3 + 0 > max) max = $3 + 0; size = $4 }
 			END { printf "{\"kind\":\"dm_state\",\"what\":\"%s\",\"snapshots\":%d,\"invalid\":%d,\"max_percent\":%s,\"cow_size\":%d}", what, n, bad, max + 0, size }')
 	rec "$line"
@@ -232,7 +244,7 @@ dm_check() {
 dm_clear() {
 	local lvs_
 	# No process substitution: the guest has no /dev/fd.
-	lvs_=$(lvs --noheadings -o lv_name -S origin=orig bench 2>/dev/null | sed 's|^ *|bench/|')
+	lvs_=$(lvs --noheadings -o lv_name -S "$dm_origins" bench 2>/dev/null | sed 's|^ *|bench/|')
 	# shellcheck disable=SC2086 # LV names have no spaces
 	[ -z "$lvs_" ] || lvremove -q -y $lvs_ >/dev/null
 }
@@ -282,10 +294,12 @@ lvcreate -q -y -L 1G -n orig bench "$disk1" >/dev/null || die "lvcreate orig"
 for i in 1 2 3 4; do
 	lvcreate -q -y -L 64M -n "h$i" bench "$disk1" >/dev/null || die "lvcreate h$i"
 done
+lvcreate -q -y -L "$region" -n twin bench "$disk1" >/dev/null || die "lvcreate twin"
 lvcreate -q -y -L 1100M -n store bench "$disk2" >/dev/null || die "lvcreate store"
 orig=/dev/bench/orig
+twin=/dev/bench/twin
 store=/dev/bench/store
-[ -b "$orig" ] && [ -b "$store" ] || die "no /dev/bench/orig or store"
+[ -b "$orig" ] && [ -b "$twin" ] && [ -b "$store" ] || die "no /dev/bench/orig, twin or store"
 
 # The no-snapshot baseline on the origin. Taken before every configuration,
 # so that the baselines follow any drift of the host through the run.
@@ -579,6 +593,87 @@ if want cbt; then
 		done
 	done
 	cleanup
+fi
+
+# --- side by side: vss against no snapshot, and against dm-snapshot --------------------
+
+# Tracking's method, for the targets that compare two ways of writing one
+# device: the two LVs of the region's size on vda (orig and twin) are
+# written at the same time by one fio with a job each, so that whatever
+# the host does meanwhile slows both alike. Which LV carries the snapshots
+# alternates from one repetition to the next, to cancel any difference
+# between them.
+#
+# pair_fio TEST REP RUN A_NAME A_DEV B_NAME B_DEV: one run of 4k random
+# writes, iodepth 16, 3 s; the record is job A's IOPS over job B's.
+pair_fio() {
+	local test=$1 rep=$2 run=$3 an=$4 ad=$5 bn=$6 bd=$7 file name
+	seq_no=$((seq_no + 1))
+	name=$(printf '%03d-pair-%s-r%s-%s' "$seq_no" "$test" "$rep" "$run")
+	file=$raw/$name.json
+	if fio --ioengine=libaio --direct=1 --randrepeat=0 --time_based --runtime=3 \
+		--bs=4k --iodepth=16 --rw=randwrite --size="$region" \
+		--output-format=json --output="$file" \
+		--name="$an" --filename="$ad" --name="$bn" --filename="$bd" \
+		>/dev/null 2>"$raw/$name.err"; then
+		jq -c --arg test "$test" --argjson rep "$rep" --argjson run "$run" \
+			--arg a "$an" --arg b "$bn" --arg dev "${ad##*/}" --arg file "${file##*/}" '
+			(.jobs[] | select(.jobname == $a) | .write) as $x |
+			(.jobs[] | select(.jobname == $b) | .write) as $y |
+			{kind: "pair", test: $test, rep: $rep, run: $run, a: $a, b: $b,
+			 a_dev: $dev, file: $file, a_iops: $x.iops, b_iops: $y.iops,
+			 ratio: ($x.iops / $y.iops)}' "$file" >>"$records"
+		log "$(tail -n1 "$records" | jq -r '"pair \(.test) #\(.rep).\(.run) (\(.a) on \(.a_dev)): \(.a_iops|floor) vs \(.b_iops|floor) IOPS, \(.ratio * 1000 | floor / 10)%"')"
+	else
+		log "fio $name failed: $(head -c 300 "$raw/$name.err")"
+		rec "{\"kind\":\"error\",\"what\":\"fio $name\"}"
+	fi
+}
+
+# pair_rewrites N: N snapshots (64K chunks) of one LV, a first-write pass
+# over the region (every chunk copied), then rewrites of it side by side
+# with rewrites of the other LV, which has no snapshot and is not tracked.
+pair_rewrites() {
+	local n=$1 k r snapped plain
+	for ((k = 1; k <= pair_reps; k++)); do
+		if ((k % 2)); then snapped=$orig plain=$twin; else snapped=$twin plain=$orig; fi
+		TEST=pair-prep IMPL=vss SNAPS=$n CHUNK=65536 PHASE=first REP=$k DEV=$snapped
+		if vss_take "$n" 64K "$snapped"; then
+			rand_write
+			vss_check "pair rewrites n=$n"
+			for ((r = 1; r <= pair_runs; r++)); do
+				pair_fio "rewrite-$n" "$k" "$r" vss "$snapped" none "$plain"
+			done
+		fi
+		cleanup
+	done
+}
+
+# pair_first: first writes with 4K chunks, vss on one LV and dm-snapshot on
+# the other, each with one snapshot taken just before. With 4K chunks every
+# write of the run is the first to its chunk (fio writes no block twice in
+# a pass, and a run covers a fraction of the region), so both jobs do the
+# same work throughout: with larger chunks the faster job would reach the
+# cheaper rewrites of its pass sooner.
+pair_first() {
+	local k on_vss on_dm
+	for ((k = 1; k <= pair_first_reps; k++)); do
+		if ((k % 2)); then on_vss=$orig on_dm=$twin; else on_vss=$twin on_dm=$orig; fi
+		if vss_take 1 4K "$on_vss" && dm_take 1 4K "$(dm_cow_size "$region_b")" "${on_dm##*/}"; then
+			pair_fio first-4k "$k" 1 vss "$on_vss" dm "$on_dm"
+			vss_check "pair first writes"
+			dm_check "pair first writes"
+		fi
+		cleanup
+	done
+}
+
+if want pairs; then
+	log "side by side: vss rewrites against no snapshot, vss first writes against dm-snapshot"
+	cleanup
+	pair_rewrites 1
+	pair_rewrites 16
+	pair_first
 fi
 
 # --- memory -----------------------------------------------------------------------------
