@@ -344,13 +344,19 @@ def side_by_side_line(x, what, device):
             + f", {pct(x['min_max'][0])}..{pct(x['min_max'][1])} over {x['runs']} runs; by {device} "
             + ", ".join(f"{d} {pct(v)}" for d, v in x["per_device"].items()))
 
+# The side-by-side summaries of the records of @kind, by test.
+def side_by_side_tests(kind, tests, dev_key, a_key, b_key):
+    found = {}
+    for test, name in tests:
+        runs = [r for r in recs if r["kind"] == kind and r["test"] == test]
+        if runs:
+            found[test] = side_by_side(runs, name, dev_key, a_key, b_key)
+    return found
+
 # Changed-block tracking: a tracked and an untracked device.
-cbt = {}
-for kind, name in (("randwrite", "4k random writes, iodepth 16"),
-                   ("seqwrite", "1M sequential writes, iodepth 4")):
-    runs = [r for r in recs if r["kind"] == "cbt" and r["test"] == kind]
-    if runs:
-        cbt[kind] = side_by_side(runs, name, "tracked_dev", "tracked_iops", "untracked_iops")
+cbt = side_by_side_tests("cbt", (("randwrite", "4k random writes, iodepth 16"),
+                                 ("seqwrite", "1M sequential writes, iodepth 4")),
+                         "tracked_dev", "tracked_iops", "untracked_iops")
 if cbt:
     S["cbt"] = cbt
     p("")
@@ -362,11 +368,8 @@ if cbt:
 PAIRS = (("rewrite-1", "rewrites, 1 snapshot, 64K", "vss/no snapshot"),
          ("rewrite-16", "rewrites, 16 snapshots, 64K", "vss/no snapshot"),
          ("first-4k", "first writes, 1 snapshot, 4K", "vss/dm-snapshot"))
-paired = {}
-for test, name, _ in PAIRS:
-    runs = [r for r in recs if r["kind"] == "pair" and r["test"] == test]
-    if runs:
-        paired[test] = side_by_side(runs, name, "a_dev", "a_iops", "b_iops")
+paired = side_by_side_tests("pair", [(test, name) for test, name, _ in PAIRS],
+                            "a_dev", "a_iops", "b_iops")
 if paired:
     S["pairs"] = paired
     p("")
@@ -438,10 +441,9 @@ p("targets")
 # that is the figure it is judged on, as tracking's is: separate runs here
 # vary by +-20% from one minute to the next. Otherwise it is judged on the
 # separate runs.
-def paired_shown(test):
-    x = paired.get(test)
-    return x and (f"median of {x['runs']} side-by-side runs, mean {100 * x['mean']:.1f}%"
-                  + (f" +- {100 * x['sem']:.1f}%" if x["sem"] else ""))
+def paired_shown(x, value):
+    return (f"{value} (median of {x['runs']} side-by-side runs, mean {100 * x['mean']:.1f}%"
+            + (f" +- {100 * x['sem']:.1f}%" if x["sem"] else "") + ")")
 
 for n in (1, 16):
     r = g(f"vss-{n}-65536", "rewrite_ratio")
@@ -449,11 +451,10 @@ for n in (1, 16):
     runs = f"{pct(r)} in separate runs (vs the adjacent baselines: {pct(adj)}; " \
            f"{g(f'vss-{n}-65536', 'rewrite_runs')} runs)"
     x = paired.get(f"rewrite-{n}")
+    shown = runs
     if x:
+        shown = paired_shown(x, pct(x["ratio"])) + ("" if r is None else f"; {runs}")
         r = x["ratio"]
-        shown = f"{pct(r)} ({paired_shown(f'rewrite-{n}')})" + ("" if adj is None else f"; {runs}")
-    else:
-        shown = runs
     target(f"rewrites >= 95% of no snapshot, {n} snapshot{'s' if n > 1 else ''} (64K chunks)",
            r, None if r is None else r >= 0.95, shown)
 for c in (65536, 4096):
@@ -467,8 +468,8 @@ for c in (65536, 4096):
     shown = "-" if r is None else f"{r:.2f}x in separate runs ({fmt(v)} vs {fmt(d)} IOPS{adj})"
     x = paired.get("first-4k") if c == 4096 else None
     if x:
+        shown = paired_shown(x, f"{x['ratio']:.2f}x") + ("" if r is None else f"; {shown}")
         r = x["ratio"]
-        shown = f"{r:.2f}x ({paired_shown('first-4k')})" + ("" if v is None else f"; {shown}")
     target(f"first writes >= 1.0x dm-snapshot, 1 snapshot, {c // K}K chunks", r,
            None if r is None else r >= 1.0, "-" if r is None else shown)
 # Judged on each run against the baseline run just before it, so that a
