@@ -11,7 +11,8 @@
  * clone of the request's bio, and all the pieces of a request are in
  * flight at once: origin and block-store pieces are submitted, file-store
  * pieces are read or written through the VFS by a worker each. The request
- * completes when its last piece does.
+ * completes when its last piece does. A read whose origin chunks alternate
+ * with store chunks goes out bridged instead (see vss_image_read_bridged()).
  *
  * A read of at least VSS_IMAGE_INLINE_MIN starts being cut in the
  * submitter, and its first piece is sent from there: for a read that is
@@ -73,6 +74,9 @@ struct vss_image_req {
 	u64 on_origin_first;		/* the chunks found on the origin */
 	u64 on_origin_last;		/* (U64_MAX, 0: none yet) */
 	struct work_struct work;	/* cutting, in vss_image_wq */
+	/* A bridged read: where its store chunks start being looked for. */
+	sector_t fill_pos;
+	struct work_struct fill_work;	/* reading them, once bridged */
 };
 
 /* A run of a request with one source: the front pad of a clone. */
@@ -171,49 +175,66 @@ static void vss_image_file_work(struct work_struct *work)
 	vss_image_piece_done(piece);
 }
 
+/* The device a piece from @exc (0: the origin) is sent to; NULL: a file. */
+static struct block_device *vss_image_piece_bdev(struct vss_image_req *req,
+						 unsigned long exc)
+{
+	struct vss_store *store;
+
+	if (!exc)
+		return req->snap->origin->handle.bdev;
+	store = vss_store_get_by_id(vss_exc_store_id(exc));
+	return store->kind == VSS_STORAGE_BLOCK ? store->handle.bdev : NULL;
+}
+
+/* Makes the bio @bio of the bio set a piece of @req, from @exc at @offset. */
+static struct vss_image_piece *vss_image_piece_init(struct vss_image_req *req,
+						    struct bio *bio,
+						    unsigned long exc,
+						    u32 offset)
+{
+	struct vss_image_piece *piece;
+
+	bio->bi_end_io = vss_image_clone_endio;
+	piece = container_of(bio, struct vss_image_piece, clone);
+	piece->req = req;
+	piece->exc = exc;
+	piece->offset = offset;
+	atomic_inc(&req->pieces);
+	return piece;
+}
+
 /* Starts a piece at @pos, from @exc (0: the origin) at @offset bytes. */
 static void vss_image_cut_start(struct vss_image_cut *cut, sector_t pos,
 				unsigned long exc, u32 offset)
 {
 	struct vss_image_req *req = cut->req;
-	struct block_device *bdev = req->snap->origin->handle.bdev;
-	struct vss_image_piece *piece;
+	struct block_device *bdev = vss_image_piece_bdev(req, exc);
 	struct bio *clone;
 
-	if (exc) {
-		struct vss_store *store;
-
-		store = vss_store_get_by_id(vss_exc_store_id(exc));
-		if (store->kind == VSS_STORAGE_BLOCK)
-			bdev = store->handle.bdev;
-	}
+	/* A file piece is not submitted: any device names its pages. */
+	if (!bdev)
+		bdev = req->snap->origin->handle.bdev;
 	/* Never fails: GFP_NOIO waits for the bio set's reserve. */
 	clone = bio_alloc_clone(bdev, req->bio, GFP_NOIO, &vss_image_bio_set);
 	clone->bi_opf &= ~(REQ_PREFLUSH | REQ_FUA);
-	clone->bi_end_io = vss_image_clone_endio;
-	piece = container_of(clone, struct vss_image_piece, clone);
-	piece->req = req;
-	piece->exc = exc;
-	piece->offset = offset;
-	atomic_inc(&req->pieces);
-	cut->piece = piece;
+	cut->piece = vss_image_piece_init(req, clone, exc, offset);
 	cut->start = pos;
 	cut->end = pos;
 }
 
-/* Sends the piece being cut, which ends at cut->end. */
-static void vss_image_cut_send(struct vss_image_cut *cut)
+/*
+ * Sends @piece, whose bio is ready but for its start: @origin_sector when
+ * it reads the origin; its store slot and offset tell the rest.
+ */
+static void vss_image_piece_send(struct vss_image_piece *piece,
+				 sector_t origin_sector)
 {
-	struct vss_image_piece *piece = cut->piece;
-	struct bio *bio = cut->req->bio;
 	struct bio *clone = &piece->clone;
 	struct vss_store *store;
 
-	cut->piece = NULL;
-	bio_trim(clone, cut->start - bio->bi_iter.bi_sector,
-		 cut->end - cut->start);
 	if (!piece->exc) {
-		clone->bi_iter.bi_sector = cut->start;
+		clone->bi_iter.bi_sector = origin_sector;
 		vss_submit_bio_direct(clone);
 		return;
 	}
@@ -227,6 +248,27 @@ static void vss_image_cut_send(struct vss_image_cut *cut)
 	}
 	INIT_WORK(&piece->work, vss_image_file_work);
 	queue_work(vss_image_wq, &piece->work);
+}
+
+/* Sends the piece being cut, which ends at cut->end. */
+static void vss_image_cut_send(struct vss_image_cut *cut)
+{
+	struct vss_image_piece *piece = cut->piece;
+	struct bio *bio = cut->req->bio;
+
+	cut->piece = NULL;
+	bio_trim(&piece->clone, cut->start - bio->bi_iter.bi_sector,
+		 cut->end - cut->start);
+	vss_image_piece_send(piece, cut->start);
+}
+
+/* Forgets the piece being cut, unsent: its sectors went out otherwise. */
+static void vss_image_cut_drop(struct vss_image_cut *cut)
+{
+	bio_put(&cut->piece->clone);
+	cut->piece = NULL;
+	/* Never the last count: the cutter holds one. */
+	atomic_dec(&cut->req->pieces);
 }
 
 /*
@@ -271,6 +313,182 @@ static void vss_image_read_pin(struct vss_image_req *req)
 }
 
 /*
+ * Bridged reads. A read whose origin chunks alternate with chunks in a
+ * store (an image whose origin was rewritten every other chunk since the
+ * snapshot) would go out as one request per chunk, and where a request
+ * costs more than the data it moves that is several times slower than
+ * reading the origin. Such a read goes out as two steps instead: the
+ * origin's whole span at once, into the request's own pages, stale
+ * chunks included; then, once that is done, the store chunks over the
+ * stale ones, with consecutive slots gathered into one bio. Every byte of
+ * the request's buffer is written by at most one origin read and then one
+ * store read, and nothing is read into memory the request does not own
+ * (a shared scratch buffer would let an origin that checks what it reads,
+ * such as dm-integrity, see one request's data change under another).
+ */
+
+/* The store chunks of a bridged read being gathered into one bio. */
+struct vss_image_gather {
+	struct vss_image_req *req;
+	struct vss_image_piece *piece;	/* being filled, not sent yet */
+	unsigned long next_exc;		/* the exception that would extend it */
+};
+
+static void vss_image_gather_send(struct vss_image_gather *gather)
+{
+	struct vss_image_piece *piece = gather->piece;
+
+	if (!piece)
+		return;
+	gather->piece = NULL;
+	vss_image_piece_send(piece, 0);
+}
+
+/*
+ * Adds the request's sectors [@pos, @next), which live in @exc at @offset
+ * bytes into its slot, to the bio being gathered when they continue it in
+ * the store; else sends that bio and starts another.
+ */
+static void vss_image_gather_add(struct vss_image_gather *gather,
+				 sector_t pos, sector_t next,
+				 unsigned long exc, u32 offset)
+{
+	struct vss_image_req *req = gather->req;
+	struct bio *bio = req->bio;
+	struct bvec_iter iter = bio->bi_iter;
+
+	if (gather->piece && exc != gather->next_exc)
+		vss_image_gather_send(gather);
+	bio_advance_iter(bio, &iter,
+			 (pos - bio->bi_iter.bi_sector) << SECTOR_SHIFT);
+	iter.bi_size = (next - pos) << SECTOR_SHIFT;
+	while (iter.bi_size) {
+		struct bio_vec bv = bio_iter_iovec(bio, iter);
+		struct bio *gathered;
+
+		if (!gather->piece) {
+			/* Never fails: GFP_NOIO waits for the reserve. */
+			gathered = bio_alloc_bioset(vss_image_piece_bdev(req, exc),
+						    BIO_MAX_VECS, REQ_OP_READ,
+						    GFP_NOIO,
+						    &vss_image_bio_set);
+			gathered->bi_ioprio = bio->bi_ioprio;
+			gather->piece = vss_image_piece_init(req, gathered,
+							     exc, offset);
+		}
+		gathered = &gather->piece->clone;
+		if (bio_add_page(gathered, bv.bv_page, bv.bv_len,
+				 bv.bv_offset) != bv.bv_len) {
+			if (WARN_ON_ONCE(!gathered->bi_iter.bi_size)) {
+				vss_image_req_error(req, BLK_STS_IOERR);
+				break;
+			}
+			/* Full: the rest goes on in a bio of its own. */
+			vss_image_gather_send(gather);
+			continue;
+		}
+		bio_advance_iter_single(bio, &iter, bv.bv_len);
+		offset += bv.bv_len;
+	}
+	gather->next_exc = exc + 1;
+}
+
+/* Reads a bridged read's store chunks, once its origin span is in. */
+static void vss_image_fill_work(struct work_struct *work)
+{
+	struct vss_image_req *req = container_of(work, struct vss_image_req,
+						 fill_work);
+	struct vss_snapshot *snap = req->snap;
+	unsigned int shift = snap->origin->chunk_shift - SECTOR_SHIFT;
+	struct vss_image_gather gather = { .req = req };
+	sector_t end = bio_end_sector(req->bio);
+	sector_t pos = req->fill_pos;
+	struct vss_chain *chain;
+	struct blk_plug plug;
+
+	blk_start_plug(&plug);
+	chain = srcu_dereference(snap->origin->chain, &vss_image_srcu);
+	while (pos < end) {
+		u64 chunk = pos >> shift;
+		sector_t chunk_start = chunk << shift;
+		sector_t next = min_t(sector_t, chunk_start + (1 << shift),
+				      end);
+		unsigned long exc = vss_image_chunk_source(snap, chain, chunk);
+
+		/*
+		 * A chunk the bridge read stays read: the pin keeps it on the
+		 * origin. One that has gained an overlay slot since, from an
+		 * image write racing this read, reads from there.
+		 */
+		if (exc)
+			vss_image_gather_add(&gather, pos, next, exc,
+					     (pos - chunk_start) <<
+					     SECTOR_SHIFT);
+		pos = next;
+	}
+	vss_image_gather_send(&gather);
+	blk_finish_plug(&plug);
+	vss_image_req_put(req);		/* the bridge's count */
+}
+
+static void vss_image_bridge_endio(struct bio *clone)
+{
+	struct vss_image_piece *piece = container_of(clone,
+						     struct vss_image_piece,
+						     clone);
+	struct vss_image_req *req = piece->req;
+	blk_status_t status = clone->bi_status;
+
+	/* Freed first: the store reads take bios from the same set. */
+	bio_put(clone);
+	if (status) {
+		vss_image_req_error(req, status);
+		vss_image_req_put(req);
+		return;
+	}
+	INIT_WORK(&req->fill_work, vss_image_fill_work);
+	queue_work(vss_image_wq, &req->fill_work);
+}
+
+/*
+ * Sends sectors [@pos, @end) of a pinned read as a bridged read when its
+ * origin chunks come in several runs, spread over at most twice their
+ * number of chunks (past that, the bridge would read more stale data than
+ * it saves requests). Return: true if it did.
+ */
+static bool vss_image_read_bridged(struct vss_image_req *req,
+				   struct vss_chain *chain,
+				   sector_t pos, sector_t end)
+{
+	struct vss_snapshot *snap = req->snap;
+	unsigned int shift = snap->origin->chunk_shift - SECTOR_SHIFT;
+	u64 first = U64_MAX, last = 0, nr = 0, chunk;
+	struct vss_image_cut cut = { .req = req };
+	unsigned int runs = 0;
+
+	for (chunk = pos >> shift; chunk <= (end - 1) >> shift; chunk++) {
+		if (vss_image_chunk_source(snap, chain, chunk))
+			continue;
+		if (!nr || last != chunk - 1)
+			runs++;
+		first = min(first, chunk);
+		last = chunk;
+		nr++;
+	}
+	if (runs < 2 || last - first + 1 > 2 * nr)
+		return false;
+
+	req->on_origin_first = min(req->on_origin_first, first);
+	req->on_origin_last = last;
+	req->fill_pos = pos;
+	vss_image_cut_start(&cut, max_t(sector_t, pos, first << shift), 0, 0);
+	cut.end = min_t(sector_t, end, (last + 1) << shift);
+	cut.piece->clone.bi_end_io = vss_image_bridge_endio;
+	vss_image_cut_send(&cut);
+	return true;
+}
+
+/*
  * Cuts a pinned read chunk by chunk, from req->cut_pos. Consecutive
  * origin chunks go out as one piece, as do chunks in consecutive slots of
  * a store. With @first_piece, it stops where a second piece would start
@@ -290,6 +508,8 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 	struct vss_chain *chain;
 
 	chain = srcu_dereference(origin->chain, &vss_image_srcu);
+	if (!first_piece && vss_image_read_bridged(req, chain, pos, end))
+		pos = end;
 	while (pos < end) {
 		u64 chunk = pos >> shift;
 		sector_t chunk_start = chunk << shift;
@@ -298,8 +518,15 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 		unsigned long exc;
 
 		exc = vss_image_chunk_source(snap, chain, chunk);
-		if (first_piece && cut.piece && exc != cut.next_exc)
+		if (first_piece && cut.piece && exc != cut.next_exc) {
+			/* A second piece: the whole read may bridge instead. */
+			if (vss_image_read_bridged(req, chain, req->cut_pos,
+						   end)) {
+				vss_image_cut_drop(&cut);
+				pos = end;
+			}
 			break;
+		}
 		if (!exc) {
 			req->on_origin_first = min(req->on_origin_first, chunk);
 			req->on_origin_last = chunk;
@@ -654,7 +881,7 @@ int __init vss_image_init(void)
 
 	ret = bioset_init(&vss_image_bio_set, VSS_IMAGE_RESERVE,
 			  offsetof(struct vss_image_piece, clone),
-			  BIOSET_NEED_RESCUER);
+			  BIOSET_NEED_BVECS | BIOSET_NEED_RESCUER);
 	if (ret)
 		return ret;
 	ret = mempool_init_kmalloc_pool(&vss_image_req_pool, VSS_IMAGE_RESERVE,
