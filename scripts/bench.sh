@@ -606,6 +606,7 @@ if seq:
 a = ax[1][1]
 if reads:
     labels = []
+    top = 120
     for t, name in (("seqread", "sequential 1M\niodepth 4"), ("randread", "random 4k\niodepth 16")):
         if not any(f"{t}-{w}" in reads for w, _, _ in READS):
             continue
@@ -615,14 +616,16 @@ if reads:
             x = reads.get(f"{t}-{what}")
             if x:
                 v = 100 * x["ratio"]
+                top = max(top, v * 1.3)
                 a.bar([j + dx], [v], 0.27, color=col, label=desc if j == 0 else None)
                 a.text(j + dx, v + 2, f"{x['mib_s']:.0f}/\n{x['origin_mib_s']:.0f}", ha="center", fontsize=6)
     a.set_xticks(range(len(labels)), labels)
     a.axhline(90, color="red", ls=":", lw=0.8, label="90% target")
-    a.set_ylim(0, 120)
+    # Room above the tallest bar for its label and for the legend.
+    a.set_ylim(0, top)
     a.set_title("image reads vs origin reads (image/origin MiB/s shown)")
     a.set_ylabel("% of origin read throughput (medians)")
-    a.legend(fontsize=7, loc="upper right")
+    a.legend(fontsize=7, loc="upper left")
 a = ax[1][2]
 if hold:
     keys = sorted(hold, key=lambda k: (int(k.split('-')[0]), k))
