@@ -51,11 +51,14 @@
 #include <linux/idr.h>
 #include <linux/mempool.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 
 /* Requests and pieces kept in reserve, for progress under memory pressure. */
 #define VSS_IMAGE_RESERVE	16
 /* Reads from this size on are sent from the submitter when they can be. */
 #define VSS_IMAGE_INLINE_MIN	(128 << 10)
+/* Store chunks of a bridged read put in store order at a time. */
+#define VSS_IMAGE_GATHER_BATCH	16
 
 static int vss_image_major;
 static DEFINE_IDA(vss_image_ida);
@@ -320,11 +323,13 @@ static void vss_image_read_pin(struct vss_image_req *req)
  * reading the origin. Such a read goes out as two steps instead: the
  * origin's whole span at once, into the request's own pages, stale
  * chunks included; then, once that is done, the store chunks over the
- * stale ones, with consecutive slots gathered into one bio. Every byte of
- * the request's buffer is written by at most one origin read and then one
- * store read, and nothing is read into memory the request does not own
- * (a shared scratch buffer would let an origin that checks what it reads,
- * such as dm-integrity, see one request's data change under another).
+ * stale ones, in store order, with consecutive slots gathered into one bio
+ * (copies made by concurrent writes land in the store slightly out of
+ * order). Every byte of the request's buffer is written by at most one
+ * origin read and then one store read, and nothing is read into memory
+ * the request does not own (a shared scratch buffer would let an origin
+ * that checks what it reads, such as dm-integrity, see one request's data
+ * change under another).
  */
 
 /* The store chunks of a bridged read being gathered into one bio. */
@@ -332,6 +337,14 @@ struct vss_image_gather {
 	struct vss_image_req *req;
 	struct vss_image_piece *piece;	/* being filled, not sent yet */
 	unsigned long next_exc;		/* the exception that would extend it */
+};
+
+/* Sectors [@pos, @next) of a request, in @exc from @offset bytes on. */
+struct vss_image_store_run {
+	unsigned long exc;
+	sector_t pos;
+	sector_t next;
+	u32 offset;
 };
 
 static void vss_image_gather_send(struct vss_image_gather *gather)
@@ -357,7 +370,7 @@ static void vss_image_gather_add(struct vss_image_gather *gather,
 	struct bio *bio = req->bio;
 	struct bvec_iter iter = bio->bi_iter;
 
-	if (gather->piece && exc != gather->next_exc)
+	if (gather->piece && (exc != gather->next_exc || offset))
 		vss_image_gather_send(gather);
 	bio_advance_iter(bio, &iter,
 			 (pos - bio->bi_iter.bi_sector) << SECTOR_SHIFT);
@@ -390,7 +403,28 @@ static void vss_image_gather_add(struct vss_image_gather *gather,
 		bio_advance_iter_single(bio, &iter, bv.bv_len);
 		offset += bv.bv_len;
 	}
-	gather->next_exc = exc + 1;
+	/* Only a run that fills its slot to the end goes on in the next. */
+	gather->next_exc = offset >> req->snap->origin->chunk_shift ? exc + 1 : 0;
+}
+
+static int vss_image_store_run_cmp(const void *a, const void *b)
+{
+	const struct vss_image_store_run *x = a, *y = b;
+
+	return x->exc < y->exc ? -1 : x->exc > y->exc;
+}
+
+/* Gathers @nr runs of store chunks, in store order. */
+static void vss_image_gather_runs(struct vss_image_gather *gather,
+				  struct vss_image_store_run *runs,
+				  unsigned int nr)
+{
+	unsigned int i;
+
+	sort(runs, nr, sizeof(*runs), vss_image_store_run_cmp, NULL);
+	for (i = 0; i < nr; i++)
+		vss_image_gather_add(gather, runs[i].pos, runs[i].next,
+				     runs[i].exc, runs[i].offset);
 }
 
 /* Reads a bridged read's store chunks, once its origin span is in. */
@@ -400,11 +434,13 @@ static void vss_image_fill_work(struct work_struct *work)
 						 fill_work);
 	struct vss_snapshot *snap = req->snap;
 	unsigned int shift = snap->origin->chunk_shift - SECTOR_SHIFT;
+	struct vss_image_store_run runs[VSS_IMAGE_GATHER_BATCH];
 	struct vss_image_gather gather = { .req = req };
 	sector_t end = bio_end_sector(req->bio);
 	sector_t pos = req->fill_pos;
 	struct vss_chain *chain;
 	struct blk_plug plug;
+	unsigned int nr = 0;
 
 	blk_start_plug(&plug);
 	chain = srcu_dereference(snap->origin->chain, &vss_image_srcu);
@@ -420,12 +456,19 @@ static void vss_image_fill_work(struct work_struct *work)
 		 * origin. One that has gained an overlay slot since, from an
 		 * image write racing this read, reads from there.
 		 */
-		if (exc)
-			vss_image_gather_add(&gather, pos, next, exc,
-					     (pos - chunk_start) <<
-					     SECTOR_SHIFT);
+		if (exc) {
+			runs[nr++] = (struct vss_image_store_run){
+				.exc = exc, .pos = pos, .next = next,
+				.offset = (pos - chunk_start) << SECTOR_SHIFT,
+			};
+			if (nr == ARRAY_SIZE(runs)) {
+				vss_image_gather_runs(&gather, runs, nr);
+				nr = 0;
+			}
+		}
 		pos = next;
 	}
+	vss_image_gather_runs(&gather, runs, nr);
 	vss_image_gather_send(&gather);
 	blk_finish_plug(&plug);
 	vss_image_req_put(req);		/* the bridge's count */
