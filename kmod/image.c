@@ -509,6 +509,9 @@ static bool vss_image_read_bridged(struct vss_image_req *req,
 	struct vss_image_cut cut = { .req = req };
 	unsigned int runs = 0;
 
+	/* Two origin runs need a chunk between them: small reads never scan. */
+	if (((end - 1) >> shift) - (pos >> shift) < 2)
+		return false;
 	for (chunk = pos >> shift; chunk <= (end - 1) >> shift; chunk++) {
 		if (vss_image_chunk_source(snap, chain, chunk))
 			continue;
