@@ -491,6 +491,15 @@ if want read; then
 		rec '{"kind":"error","what":"file store for image reads"}'
 	fi
 	lvremove -q -y bench/fsstore >/dev/null 2>&1
+	# dm-snapshot's image of the same layout: the peer's figure for the
+	# worst case, where it sends each 64 KiB chunk as its own request.
+	TEST=prep IMPL=dm SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
+	if dm_take 1 64K "$(dm_cow_size $((region_b / 2)))"; then
+		fio_run write:64k --bs=64k --iodepth=4 --size="$region" --io_size=$((region_b / 2))
+		dm_check "half rewrite dm"
+		read_pairs read-dm image-dm /dev/bench/s1
+	fi
+	cleanup
 fi
 
 # --- hold time -------------------------------------------------------------------------
