@@ -424,6 +424,104 @@ TEST_F(snap, bridged_reads_out_of_order_and_unaligned)
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
 }
 
+/* Reads every @step-th block of an image, @passes times over, and checks it. */
+struct block_reader {
+	const char *path;
+	uint64_t first, step, block, nr_blocks;
+	unsigned int passes;
+	uint64_t bad;		/* the first wrong sector, or UINT64_MAX */
+	int error;
+	pthread_t thread;
+};
+
+static void *block_reader(void *arg)
+{
+	struct block_reader *r = arg;
+	size_t len = r->block * SECTOR;
+	void *buf = aligned_buf(len);
+	unsigned int pass;
+	uint64_t b, s;
+	int fd;
+
+	r->bad = UINT64_MAX;
+	fd = open(r->path, O_RDONLY | O_DIRECT);
+	if (fd < 0 || !buf) {
+		r->error = errno ?: ENOMEM;
+		goto out;
+	}
+	for (pass = 0; pass < r->passes; pass++) {
+		for (b = r->first; b < r->nr_blocks; b += r->step) {
+			uint64_t pos = b * r->block;
+
+			if (pread(fd, buf, len, pos * SECTOR) != (ssize_t)len) {
+				r->error = errno ?: EIO;
+				goto out;
+			}
+			for (s = 0; s < r->block; s++) {
+				if (stamp_check((char *)buf + s * SECTOR,
+						pos + s, 1)) {
+					r->bad = pos + s;
+					goto out;
+				}
+			}
+		}
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Bridged reads in flight together: every other chunk rewritten front to
+ * back, so that the store holds them in image order and the store chunks
+ * of one reader's block continue those of the block another reader has
+ * just read, where the block layer may merge their store reads. Every
+ * sector must still land in its own request.
+ */
+TEST_F(snap, bridged_reads_in_flight_together)
+{
+	const uint64_t chunk = 128;		/* sectors: 64 KiB chunks */
+	const uint64_t block = 2048;		/* sectors: 1 MiB reads */
+	const uint64_t region = 65536;		/* sectors: 32 MiB */
+	const char *devs[] = { self->origin };
+	struct block_reader r[4];
+	struct vss_created c;
+	unsigned int i;
+	uint64_t k;
+	void *buf;
+
+	ASSERT_LE(region, self->sectors);
+	buf = aligned_buf(chunk * SECTOR);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0,
+				chunk * SECTOR, VSS_CREATE_NO_FREEZE, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	for (k = 1; k < region / chunk; k += 2)
+		ASSERT_EQ(0, write_stamps(self->fd, buf, k * chunk, chunk, 2));
+	free(buf);
+	for (i = 0; i < ARRAY_SIZE(r); i++) {
+		r[i] = (struct block_reader){
+			.path = c.image[0], .first = i, .step = ARRAY_SIZE(r),
+			.block = block, .nr_blocks = region / block,
+			.passes = 4,
+		};
+		ASSERT_EQ(0, pthread_create(&r[i].thread, NULL, block_reader,
+					    &r[i]));
+	}
+	for (i = 0; i < ARRAY_SIZE(r); i++)
+		pthread_join(r[i].thread, NULL);
+	for (i = 0; i < ARRAY_SIZE(r); i++) {
+		EXPECT_EQ(0, r[i].error)
+			TH_LOG("reader %u: %s", i, strerror(r[i].error));
+		EXPECT_EQ(UINT64_MAX, r[i].bad)
+			TH_LOG("reader %u: sector %llu differs from snapshot time",
+			       i, (unsigned long long)r[i].bad);
+	}
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+}
+
 TEST_F(snap, writable_image)
 {
 	const char *devs[] = { self->origin };
