@@ -29,7 +29,9 @@
 #include "snapshot.h"
 #include "store.h"
 #include "chunk_io.h"
+#include <linux/completion.h>
 #include <linux/slab.h>
+#include <linux/workqueue.h>
 
 bool vss_cow_covered(struct vss_chain *chain, u64 chunk)
 {
@@ -255,6 +257,84 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 	kfree(spare);
 	/* Image reads that began on the origin must see the old data. */
 	vss_read_pins_wait(origin, chunk);
+}
+
+/* Copies of one write's chunks in flight at once, at most. */
+#define VSS_COW_PARALLEL	32
+
+/* The copies of a write's chunks that other workers make for it. */
+struct vss_cow_batch {
+	atomic_t left;
+	struct completion done;
+};
+
+struct vss_cow_job {
+	struct work_struct work;
+	struct vss_origin *origin;
+	u64 chunk;
+	struct vss_cow_batch *batch;
+};
+
+static void vss_cow_job_work(struct work_struct *work)
+{
+	struct vss_cow_job *job = container_of(work, struct vss_cow_job, work);
+	struct vss_cow_batch *batch = job->batch;
+
+	vss_cow_chunk(job->origin, job->chunk);
+	vss_origin_defer_put(job->origin);
+	/* The last one out lets the write go on; it frees the jobs. */
+	if (atomic_dec_and_test(&batch->left))
+		complete(&batch->done);
+}
+
+/**
+ * vss_cow_chunks - preserve chunks @first .. @last of @origin
+ * @origin: the origin
+ * @first: first chunk
+ * @last: last chunk, inclusive
+ *
+ * As vss_cow_chunk() for each, up to VSS_COW_PARALLEL of them at once:
+ * a large write's copies each wait for two synchronous I/Os, and one after
+ * the other they would make it wait for all of them in turn. Each copy
+ * handed to another worker takes one of the origin's deferred places, so
+ * that the chunk buffers in use stay as bounded as the writes waiting;
+ * the caller copies the chunks it could not hand over itself, as it does
+ * without memory for the jobs.
+ */
+void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
+{
+	struct vss_cow_job *jobs = NULL;
+	struct vss_cow_batch batch;
+	unsigned int nr, handed, i;
+
+	if (last > first)
+		jobs = kmalloc_array(VSS_COW_PARALLEL - 1, sizeof(*jobs),
+				     GFP_NOIO | __GFP_NOWARN);
+	while (first <= last) {
+		nr = min_t(u64, last - first + 1, VSS_COW_PARALLEL);
+		handed = 0;
+		while (jobs && handed < nr - 1 && vss_origin_defer_get(origin))
+			handed++;
+		if (handed) {
+			atomic_set(&batch.left, handed);
+			init_completion(&batch.done);
+		}
+		for (i = 0; i < handed; i++) {
+			jobs[i] = (struct vss_cow_job){
+				.origin = origin,
+				.chunk = first + nr - handed + i,
+				.batch = &batch,
+			};
+			INIT_WORK(&jobs[i].work, vss_cow_job_work);
+			queue_work(vss_cow_chunk_wq, &jobs[i].work);
+		}
+		for (i = 0; i < nr - handed; i++)
+			vss_cow_chunk(origin, first + i);
+		if (handed)
+			wait_for_completion_io(&batch.done);
+		first += nr;
+	}
+	kfree(jobs);
 }
 
 /**

@@ -12,6 +12,7 @@ struct vss_snapshot;
 
 bool vss_cow_covered(struct vss_chain *chain, u64 chunk);
 void vss_cow_chunk(struct vss_origin *origin, u64 chunk);
+void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last);
 unsigned long vss_chain_lookup(struct vss_chain *chain,
 			       struct vss_snapshot *snap, u64 chunk);
 

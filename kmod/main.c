@@ -20,6 +20,7 @@
 DEFINE_MUTEX(vss_ctl_lock);
 DEFINE_SRCU(vss_image_srcu);
 struct workqueue_struct *vss_cow_wq;
+struct workqueue_struct *vss_cow_chunk_wq;
 struct workqueue_struct *vss_image_wq;
 struct bio_set vss_bio_set;
 
@@ -36,10 +37,14 @@ static int __init vss_init(void)
 				     0);
 	if (!vss_cow_wq)
 		goto err_bioset;
+	vss_cow_chunk_wq = alloc_workqueue("vss_cow_chunk",
+					   WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
+	if (!vss_cow_chunk_wq)
+		goto err_cow_wq;
 	vss_image_wq = alloc_workqueue("vss_image",
 				       WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!vss_image_wq)
-		goto err_cow_wq;
+		goto err_cow_chunk_wq;
 	ret = vss_origin_init();
 	if (ret)
 		goto err_image_wq;
@@ -64,6 +69,8 @@ err_origin:
 	vss_origin_exit();
 err_image_wq:
 	destroy_workqueue(vss_image_wq);
+err_cow_chunk_wq:
+	destroy_workqueue(vss_cow_chunk_wq);
 err_cow_wq:
 	destroy_workqueue(vss_cow_wq);
 err_bioset:
@@ -85,6 +92,7 @@ static void __exit vss_exit(void)
 	vss_origin_exit();
 	destroy_workqueue(vss_image_wq);
 	destroy_workqueue(vss_cow_wq);
+	destroy_workqueue(vss_cow_chunk_wq);
 	vss_store_exit();
 	bioset_exit(&vss_bio_set);
 	/* vss_image_srcu is cleaned up by the module loader (DEFINE_SRCU). */

@@ -140,18 +140,13 @@ static void vss_write_cow_work(struct work_struct *work)
 	vss_bio_range(bio, &start, &end);
 	for (i = 0; i < write->nr_origins; i++) {
 		struct vss_origin *origin = write->origins[i];
-		u64 chunk, first, last;
+		u64 first, last;
 
 		vss_origin_chunks(origin, start, end, &first, &last);
-		for (chunk = first; chunk <= last; chunk++)
-			vss_cow_chunk(origin, chunk);
+		vss_cow_chunks(origin, first, last);
 	}
-	for (i = 0; i < write->nr_origins; i++) {
-		struct vss_origin *origin = write->origins[i];
-
-		if (atomic_dec_return(&origin->deferred) < VSS_MAX_DEFERRED)
-			wake_up(&origin->deferred_wait);
-	}
+	for (i = 0; i < write->nr_origins; i++)
+		vss_origin_defer_put(write->origins[i]);
 	/* The origin may now change: every touched chunk is preserved. */
 	vss_submit_bio_direct(bio);
 }
@@ -188,12 +183,17 @@ static bool vss_origin_needs_cow(struct vss_origin *origin, sector_t start,
 	return needed;
 }
 
-/*
- * Takes one of @origin's VSS_MAX_DEFERRED places for a write waiting for
- * copy-on-write. Taken in the wait's condition, so that submitters woken
- * together cannot all take the last one.
+/**
+ * vss_origin_defer_get - take one of @origin's VSS_MAX_DEFERRED places
+ * @origin: the origin
+ *
+ * For a write waiting for copy-on-write, or a chunk copy made for one by
+ * another worker. Writes take theirs in a wait's condition, so that
+ * submitters woken together cannot all take the last one.
+ *
+ * Return: true if one was free.
  */
-static bool vss_origin_defer_get(struct vss_origin *origin)
+bool vss_origin_defer_get(struct vss_origin *origin)
 {
 	int deferred = atomic_read(&origin->deferred);
 
@@ -203,6 +203,13 @@ static bool vss_origin_defer_get(struct vss_origin *origin)
 	} while (!atomic_try_cmpxchg(&origin->deferred, &deferred,
 				     deferred + 1));
 	return true;
+}
+
+/* Gives back a place taken with vss_origin_defer_get(). */
+void vss_origin_defer_put(struct vss_origin *origin)
+{
+	if (atomic_dec_return(&origin->deferred) < VSS_MAX_DEFERRED)
+		wake_up(&origin->deferred_wait);
 }
 
 /* Queues @bio behind @origin's closed gate; false if it opened meanwhile. */

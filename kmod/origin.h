@@ -72,7 +72,11 @@ struct vss_origin {
 	struct bio_list held;
 	wait_queue_head_t drain_wait;
 
-	/* Writes waiting for copy-on-write; bounded for back-pressure. */
+	/*
+	 * Writes waiting for copy-on-write, plus the chunk copies other
+	 * workers make for them: each holds one chunk buffer at most, so
+	 * the bound on this count bounds their memory (back-pressure).
+	 */
 	atomic_t deferred;
 	wait_queue_head_t deferred_wait;
 
@@ -130,6 +134,8 @@ int vss_origin_check_size(struct vss_origin *origin);
 void vss_origin_cbt_broken(struct vss_origin *origin, struct vss_cbt *cbt);
 
 void vss_origin_set_chain(struct vss_origin *origin, struct vss_chain *chain);
+bool vss_origin_defer_get(struct vss_origin *origin);
+void vss_origin_defer_put(struct vss_origin *origin);
 struct vss_chain *vss_chain_alloc(unsigned int nr);
 
 bool vss_intercept_write(struct bio *bio);

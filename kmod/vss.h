@@ -28,8 +28,11 @@ extern struct mutex vss_ctl_lock;
  * Copy-on-write work (vss_cow_wq) and image I/O (vss_image_wq) run on
  * separate unbound queues: copy-on-write waits for image reads of the same
  * chunk to finish, so the two must never compete for the same workers.
+ * A write's work in vss_cow_wq waits for the copies of its further chunks
+ * in vss_cow_chunk_wq, which wait for nothing in vss_cow_wq.
  */
 extern struct workqueue_struct *vss_cow_wq;
+extern struct workqueue_struct *vss_cow_chunk_wq;
 extern struct workqueue_struct *vss_image_wq;
 extern struct bio_set vss_bio_set;
 
