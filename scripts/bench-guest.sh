@@ -440,12 +440,13 @@ read_pairs() {
 	done
 }
 
-# half_rewrite: every other 64 KiB chunk of the region, so that half of
-# what the image reads comes from the store, interleaved with the origin.
+# half_rewrite WHAT IMPL: every other 64 KiB chunk of the region, so that
+# half of what the image reads comes from the store, interleaved with the
+# origin; then IMPL's (vss or dm) snapshot state is checked.
 half_rewrite() {
-	TEST=prep IMPL=vss SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
+	TEST=prep IMPL=$2 SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
 	fio_run write:64k --bs=64k --iodepth=4 --size="$region" --io_size=$((region_b / 2))
-	vss_check "half rewrite $1"
+	"${2}_check" "half rewrite $1"
 }
 
 last_image() { jq -r '.snapshots[0].image.path' "$(ls -t "$raw"/create-*.json | head -n1)"; }
@@ -458,7 +459,7 @@ if want read; then
 		# First, nothing rewritten: every chunk of the image reads from
 		# the origin, so any difference is the image path's own cost.
 		read_pairs untouched image-untouched "$image"
-		half_rewrite block
+		half_rewrite block vss
 		read_pairs read image "$image"
 		# What the origin gives for the I/O the image issues for a 1 MiB
 		# read here: 16 requests of 64 KiB (8 to the origin, 8 to the
@@ -479,7 +480,7 @@ if want read; then
 		take_opts=(--storage-limit 600M)
 		TEST=prep IMPL=vss SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
 		if vss_take 1 64K "$orig"; then
-			half_rewrite file
+			half_rewrite file vss
 			read_pairs read-file image-file "$(last_image)"
 		fi
 		cleanup
@@ -495,8 +496,7 @@ if want read; then
 	# worst case, where it sends each 64 KiB chunk as its own request.
 	TEST=prep IMPL=dm SNAPS=1 CHUNK=65536 PHASE=first REP=1 DEV=$orig
 	if dm_take 1 64K "$(dm_cow_size $((region_b / 2)))"; then
-		fio_run write:64k --bs=64k --iodepth=4 --size="$region" --io_size=$((region_b / 2))
-		dm_check "half rewrite dm"
+		half_rewrite dm dm
 		read_pairs read-dm image-dm /dev/bench/s1
 	fi
 	cleanup

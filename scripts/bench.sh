@@ -510,9 +510,8 @@ for what, store in (("image-untouched", "block store, nothing rewritten"),
         r = x and x["ratio"]
         same_io = ""
         if x and t == "seqread" and what != "image-untouched" and sq64:
-            same_io = f"; {pct(x['mib_s'] / (sq64 / 2**20))} of the origin read as 64k requests"
-        if x and t == "seqread" and what != "image-untouched" and sq64:
-            same_io += f"; bound {pct(bridged_bound(x['origin_mib_s'], sq64 / 2**20))}"
+            same_io = (f"; {pct(x['mib_s'] / (sq64 / 2**20))} of the origin read as 64k requests"
+                       f"; bound {pct(bridged_bound(x['origin_mib_s'], sq64 / 2**20))}")
         dmx = reads.get(f"{t}-image-dm")
         if x and dmx and what != "image-untouched":
             same_io += f"; {x['mib_s'] / dmx['mib_s']:.2f}x dm-snapshot's image"

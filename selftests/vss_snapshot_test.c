@@ -354,7 +354,6 @@ TEST_F(snap, discard_and_zeroout_preserved)
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
 }
 
-/* Writes to an image go to the storage only. */
 /*
  * Reads whose origin chunks alternate with store chunks go out bridged
  * (one origin read over the span, then the store chunks over it). Every
@@ -522,6 +521,7 @@ TEST_F(snap, bridged_reads_in_flight_together)
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
 }
 
+/* Writes to an image go to the storage only. */
 TEST_F(snap, writable_image)
 {
 	const char *devs[] = { self->origin };
