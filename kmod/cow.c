@@ -282,9 +282,18 @@ static void vss_cow_job_work(struct work_struct *work)
 
 	vss_cow_chunk(job->origin, job->chunk);
 	vss_origin_defer_put(job->origin);
-	/* The last one out lets the write go on; it frees the jobs. */
+	/* Whoever drops the last count, maybe the caller, ends the wait. */
 	if (atomic_dec_and_test(&batch->left))
 		complete(&batch->done);
+}
+
+/* Drops the caller's count of @batch and waits for the workers' copies. */
+static void vss_cow_batch_wait(struct vss_cow_batch *batch)
+{
+	if (!atomic_dec_and_test(&batch->left))
+		wait_for_completion_io(&batch->done);
+	atomic_set(&batch->left, 1);
+	reinit_completion(&batch->done);
 }
 
 /**
@@ -293,47 +302,66 @@ static void vss_cow_job_work(struct work_struct *work)
  * @first: first chunk
  * @last: last chunk, inclusive
  *
- * As vss_cow_chunk() for each, up to VSS_COW_PARALLEL of them at once:
- * a large write's copies each wait for two synchronous I/Os, and one after
- * the other they would make it wait for all of them in turn. Each copy
- * handed to another worker takes one of the origin's deferred places, so
- * that the chunk buffers in use stay as bounded as the writes waiting;
- * the caller copies the chunks it could not hand over itself, as it does
- * without memory for the jobs.
+ * As vss_cow_chunk() for each, up to VSS_COW_PARALLEL copies at once: a
+ * large write's copies each wait for two synchronous I/Os, and one after
+ * the other they would make it wait for all of them in turn. Only chunks
+ * that still need a copy go to other workers; those copied already cost
+ * the caller a lookup, as they would without this. Each copy handed over
+ * takes one of the origin's deferred places, so that the chunk buffers in
+ * use stay as bounded as the writes waiting; the caller copies the chunks
+ * it could not hand over itself, as it does without memory for the jobs,
+ * and always copies one of its own while the workers copy theirs.
  */
 void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
 {
+	/* Admitted writes pin the chain; see struct vss_chain. */
+	struct vss_chain *chain = rcu_dereference_raw(origin->chain);
 	struct vss_cow_job *jobs = NULL;
 	struct vss_cow_batch batch;
-	unsigned int nr, handed, i;
+	unsigned int handed = 0;
+	bool own_pending = false;
+	u64 chunk, own = 0;
 
-	if (last > first)
+	if (chain && last > first)
 		jobs = kmalloc_array(VSS_COW_PARALLEL - 1, sizeof(*jobs),
 				     GFP_NOIO | __GFP_NOWARN);
-	while (first <= last) {
-		nr = min_t(u64, last - first + 1, VSS_COW_PARALLEL);
-		handed = 0;
-		while (jobs && handed < nr - 1 && vss_origin_defer_get(origin))
-			handed++;
-		if (handed) {
-			atomic_set(&batch.left, handed);
-			init_completion(&batch.done);
+	/* The caller's own count: the batch cannot complete before it. */
+	atomic_set(&batch.left, 1);
+	init_completion(&batch.done);
+	for (chunk = first; chunk <= last; chunk++) {
+		/* Unlocked, so only a hint; vss_cow_chunk() looks again. */
+		if (!jobs || vss_cow_covered(chain, chunk)) {
+			vss_cow_chunk(origin, chunk);
+			continue;
 		}
-		for (i = 0; i < handed; i++) {
-			jobs[i] = (struct vss_cow_job){
-				.origin = origin,
-				.chunk = first + nr - handed + i,
-				.batch = &batch,
-			};
-			INIT_WORK(&jobs[i].work, vss_cow_job_work);
-			queue_work(vss_cow_chunk_wq, &jobs[i].work);
+		if (!own_pending) {
+			own = chunk;
+			own_pending = true;
+			continue;
 		}
-		for (i = 0; i < nr - handed; i++)
-			vss_cow_chunk(origin, first + i);
-		if (handed)
-			wait_for_completion_io(&batch.done);
-		first += nr;
+		if (!vss_origin_defer_get(origin)) {
+			vss_cow_chunk(origin, chunk);
+			continue;
+		}
+		jobs[handed] = (struct vss_cow_job){
+			.origin = origin,
+			.chunk = chunk,
+			.batch = &batch,
+		};
+		INIT_WORK(&jobs[handed].work, vss_cow_job_work);
+		atomic_inc(&batch.left);
+		queue_work(vss_cow_chunk_wq, &jobs[handed].work);
+		if (++handed == VSS_COW_PARALLEL - 1) {
+			vss_cow_chunk(origin, own);
+			own_pending = false;
+			vss_cow_batch_wait(&batch);
+			handed = 0;
+		}
 	}
+	if (own_pending)
+		vss_cow_chunk(origin, own);
+	if (handed)
+		vss_cow_batch_wait(&batch);
 	kfree(jobs);
 }
 
