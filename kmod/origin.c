@@ -52,6 +52,68 @@ struct vss_write {
 static struct kmem_cache *vss_write_cache;
 static mempool_t *vss_write_pool;
 
+/*
+ * Spare write records, a few per CPU. Every write admitted to an origin
+ * takes a record and its completion gives it back; from the slab each
+ * would be zeroed (init_on_alloc, on in Debian's kernels) and go through
+ * the mempool and the slab's lock-free paths twice, which in the VM was
+ * about 40% of what tracking adds to a write. Only its own CPU touches a
+ * stock, with interrupts off, since writes complete in interrupt context.
+ * Records that find their stock full go back to the pool, so the stocks
+ * hold VSS_WRITE_STOCK records per CPU at most.
+ */
+#define VSS_WRITE_STOCK	16
+struct vss_write_stock {
+	unsigned int nr;
+	struct vss_write *spare[VSS_WRITE_STOCK];
+};
+
+static DEFINE_PER_CPU(struct vss_write_stock, vss_write_stock);
+
+static struct vss_write *vss_write_alloc(gfp_t gfp)
+{
+	struct vss_write_stock *stock;
+	struct vss_write *write = NULL;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	stock = this_cpu_ptr(&vss_write_stock);
+	if (stock->nr)
+		write = stock->spare[--stock->nr];
+	local_irq_restore(flags);
+	return write ?: mempool_alloc(vss_write_pool, gfp);
+}
+
+static void vss_write_free(struct vss_write *write)
+{
+	struct vss_write_stock *stock;
+	unsigned long flags;
+
+	local_irq_save(flags);
+	stock = this_cpu_ptr(&vss_write_stock);
+	if (stock->nr < VSS_WRITE_STOCK) {
+		stock->spare[stock->nr++] = write;
+		write = NULL;
+	}
+	local_irq_restore(flags);
+	if (write)
+		mempool_free(write, vss_write_pool);
+}
+
+/* Gives the spare records back; no write is in flight any more. */
+static void vss_write_stock_drain(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu) {
+		struct vss_write_stock *stock = per_cpu_ptr(&vss_write_stock,
+							    cpu);
+
+		while (stock->nr)
+			mempool_free(stock->spare[--stock->nr], vss_write_pool);
+	}
+}
+
 /* The disk sectors @bio covers, whether or not it names a partition. */
 static void vss_bio_range(struct bio *bio, sector_t *start, sector_t *end)
 {
@@ -119,13 +181,16 @@ static bool vss_origin_drained(struct vss_origin *origin)
 static void vss_write_endio(struct bio *bio)
 {
 	struct vss_write *write = bio->bi_private;
-	unsigned int i;
+	struct vss_origin *origins[VSS_MAX_BIO_ORIGINS];
+	unsigned int i, nr = write->nr_origins;
 
 	bio->bi_end_io = write->end_io;
 	bio->bi_private = write->private;
-	for (i = 0; i < write->nr_origins; i++)
-		vss_origin_unadmit(write->origins[i]);
-	mempool_free(write, vss_write_pool);
+	memcpy(origins, write->origins, nr * sizeof(origins[0]));
+	/* Given back while admitted, so that a drained origin has it back. */
+	vss_write_free(write);
+	for (i = 0; i < nr; i++)
+		vss_origin_unadmit(origins[i]);
 	if (bio->bi_end_io)
 		bio->bi_end_io(bio);
 }
@@ -355,8 +420,8 @@ retry:
 		return false;
 
 	/* Admitted: each origin stays alive until vss_write_endio(). */
-	write = mempool_alloc(vss_write_pool, bio->bi_opf & REQ_NOWAIT ?
-			      GFP_NOWAIT : GFP_NOIO);
+	write = vss_write_alloc(bio->bi_opf & REQ_NOWAIT ?
+				GFP_NOWAIT : GFP_NOIO);
 	if (!write) {
 		for (i = 0; i < nr; i++)
 			vss_origin_unadmit(hit[i]);
@@ -905,6 +970,7 @@ void vss_origin_exit(void)
 {
 	flush_work(&vss_origins_work);
 	WARN_ON(!list_empty(&vss_origins));
+	vss_write_stock_drain();
 	mempool_destroy(vss_write_pool);
 	kmem_cache_destroy(vss_write_cache);
 }
