@@ -560,15 +560,19 @@ fi
 # (18 runs, 2026-12-01). Each tracked run starts from an empty map
 # (untrack forgets it), so most random writes set a new bit: the worst
 # case.
+# job_pair SWAP A_NAME A_DEV B_NAME B_DEV: fio's options for a job on each
+# device into $jobs, A's first unless SWAP is non-zero.
+job_pair() {
+	jobs=(--name="$2" --filename="$3" --name="$4" --filename="$5")
+	(($1)) && jobs=("${jobs[@]:2}" "${jobs[@]:0:2}")
+	return 0
+}
+
 cbt_pair() {
 	local kind=$1 k=$2 tracked untracked file name jobs
 	if ((k % 2)); then tracked=/dev/bench/h1 untracked=/dev/bench/h2
 	else tracked=/dev/bench/h2 untracked=/dev/bench/h1; fi
-	if (((k - 1) / 2 % 2)); then
-		jobs=(--name=untracked --filename="$untracked" --name=tracked --filename="$tracked")
-	else
-		jobs=(--name=tracked --filename="$tracked" --name=untracked --filename="$untracked")
-	fi
+	job_pair $(((k - 1) / 2 % 2)) tracked "$tracked" untracked "$untracked"
 	seq_no=$((seq_no + 1))
 	name=$(printf '%03d-cbt-%s-r%s' "$seq_no" "$kind" "$k")
 	file=$raw/$name.json
@@ -626,11 +630,7 @@ fi
 # writes, iodepth 16, 3 s; the record is job A's IOPS over job B's.
 pair_fio() {
 	local test=$1 rep=$2 run=$3 an=$4 ad=$5 bn=$6 bd=$7 file name jobs
-	if ((((rep - 1) / 2 + run - 1) % 2)); then
-		jobs=(--name="$bn" --filename="$bd" --name="$an" --filename="$ad")
-	else
-		jobs=(--name="$an" --filename="$ad" --name="$bn" --filename="$bd")
-	fi
+	job_pair $((((rep - 1) / 2 + run - 1) % 2)) "$an" "$ad" "$bn" "$bd"
 	seq_no=$((seq_no + 1))
 	name=$(printf '%03d-pair-%s-r%s-%s' "$seq_no" "$test" "$rep" "$run")
 	file=$raw/$name.json
