@@ -218,30 +218,41 @@ static void vss_read_pins_wait(struct vss_origin *origin, u64 chunk)
  */
 void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 {
-	struct vss_pending *spare = vss_pending_alloc();
-	struct vss_pending *pending;
-	struct vss_chain *chain;
-
 	/* Admitted writes pin the chain; see struct vss_chain. */
-	chain = rcu_dereference_raw(origin->chain);
+	struct vss_chain *chain = rcu_dereference_raw(origin->chain);
+	struct vss_pending *spare = NULL;
+	struct vss_pending *pending;
+
+	/*
+	 * Copied already: an exception is published only once its slot holds
+	 * the old data (vss_cow_save()), so seeing it needs no lock.
+	 */
+	if (!chain || vss_cow_covered(chain, chunk))
+		goto wait_pins;
 
 	spin_lock(&origin->cow_lock);
 	for (;;) {
 		pending = vss_pending_find(origin, chunk);
-		if (!pending || !pending->copying)
+		if (pending && pending->copying) {
+			/* Another write is copying it: wait, then look again. */
+			pending->users++;
+			spin_unlock(&origin->cow_lock);
+			wait_event(origin->cow_wait,
+				   !READ_ONCE(pending->copying));
+			spin_lock(&origin->cow_lock);
+			vss_pending_put_locked(pending);
+			continue;
+		}
+		if (vss_cow_covered(chain, chunk)) {
+			spin_unlock(&origin->cow_lock);
+			goto wait_pins;
+		}
+		if (pending || spare)
 			break;
-		/* Another write is copying it: wait, then look again. */
-		pending->users++;
+		/* A copy is needed: allocate outside the lock, look again. */
 		spin_unlock(&origin->cow_lock);
-		wait_event(origin->cow_wait, !READ_ONCE(pending->copying));
+		spare = vss_pending_alloc();
 		spin_lock(&origin->cow_lock);
-		vss_pending_put_locked(pending);
-	}
-	if (!chain || vss_cow_covered(chain, chunk)) {
-		spin_unlock(&origin->cow_lock);
-		kfree(spare);
-		vss_read_pins_wait(origin, chunk);
-		return;
 	}
 	pending = vss_pending_get_locked(origin, chunk, &spare);
 	WRITE_ONCE(pending->copying, true);
@@ -254,6 +265,7 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 	wake_up_all(&origin->cow_wait);
 	vss_pending_put_locked(pending);
 	spin_unlock(&origin->cow_lock);
+wait_pins:
 	kfree(spare);
 	/* Image reads that began on the origin must see the old data. */
 	vss_read_pins_wait(origin, chunk);
@@ -329,9 +341,13 @@ void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
 	atomic_set(&batch.left, 1);
 	init_completion(&batch.done);
 	for (chunk = first; chunk <= last; chunk++) {
-		/* Unlocked, so only a hint; vss_cow_chunk() looks again. */
-		if (!jobs || vss_cow_covered(chain, chunk)) {
+		if (!jobs) {
 			vss_cow_chunk(origin, chunk);
+			continue;
+		}
+		/* Copied already, as in vss_cow_chunk(). */
+		if (vss_cow_covered(chain, chunk)) {
+			vss_read_pins_wait(origin, chunk);
 			continue;
 		}
 		if (!own_pending) {
