@@ -229,30 +229,22 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 	 */
 	if (!chain || vss_cow_covered(chain, chunk))
 		goto wait_pins;
+	/* Most likely still needed when the lock is taken. */
+	spare = vss_pending_alloc();
 
 	spin_lock(&origin->cow_lock);
-	for (;;) {
-		pending = vss_pending_find(origin, chunk);
-		if (pending && pending->copying) {
-			/* Another write is copying it: wait, then look again. */
-			pending->users++;
-			spin_unlock(&origin->cow_lock);
-			wait_event(origin->cow_wait,
-				   !READ_ONCE(pending->copying));
-			spin_lock(&origin->cow_lock);
-			vss_pending_put_locked(pending);
-			continue;
-		}
-		if (vss_cow_covered(chain, chunk)) {
-			spin_unlock(&origin->cow_lock);
-			goto wait_pins;
-		}
-		if (pending || spare)
-			break;
-		/* A copy is needed: allocate outside the lock, look again. */
+	while ((pending = vss_pending_find(origin, chunk)) &&
+	       pending->copying) {
+		/* Another write is copying it: wait, then look again. */
+		pending->users++;
 		spin_unlock(&origin->cow_lock);
-		spare = vss_pending_alloc();
+		wait_event(origin->cow_wait, !READ_ONCE(pending->copying));
 		spin_lock(&origin->cow_lock);
+		vss_pending_put_locked(pending);
+	}
+	if (vss_cow_covered(chain, chunk)) {
+		spin_unlock(&origin->cow_lock);
+		goto wait_pins;
 	}
 	pending = vss_pending_get_locked(origin, chunk, &spare);
 	WRITE_ONCE(pending->copying, true);
