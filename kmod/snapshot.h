@@ -49,8 +49,10 @@ struct vss_snapshot {
 
 	/*
 	 * Chunk -> exception (xa_mk_value of vss_exc_pack()). Inserted by
-	 * copy-on-write with the chunk pending; moved or erased only by
-	 * delete, with the origin's write gate closed and image I/O synced.
+	 * copy-on-write with the chunk pending, and only once its slot holds
+	 * the old data, so an admitted write that finds it (xa_load, no lock)
+	 * may go on; moved or erased only by delete, with the origin's write
+	 * gate closed and image I/O synced.
 	 */
 	struct xarray exceptions;
 

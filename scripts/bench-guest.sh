@@ -559,9 +559,8 @@ fi
 # tracked, the first job measured 1.6% +- 1.1% faster than the second
 # (18 runs, 2026-12-01). Each tracked run starts from an empty map
 # (untrack forgets it), so most random writes set a new bit: the worst
-# case. Even side by side one run's ratio spreads from about 0.75 to
-# 1.13, so 36 runs left a standard error of 1.5%, as large as what the
-# 2% target tells apart; a full run takes 72 of each kind.
+# case.
+
 # job_pair SWAP A_NAME A_DEV B_NAME B_DEV: fio's options for a job on each
 # device into $jobs, A's first unless SWAP is non-zero.
 job_pair() {
@@ -609,6 +608,9 @@ cbt_pair() {
 if want cbt; then
 	log "changed-block tracking overhead (tracked, no snapshot, vs untracked, side by side)"
 	cleanup
+	# Even side by side one run's ratio spreads from about 0.75 to 1.13:
+	# 36 runs left a standard error of 1.5%, as large as what the 2%
+	# target tells apart, so a full run takes 72 of each kind.
 	cbt_reps=$((reps * 24))
 	for kind in randwrite seqwrite; do
 		for ((k = 1; k <= cbt_reps; k++)); do
