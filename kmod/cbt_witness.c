@@ -81,7 +81,7 @@ static bool vss_bdev_io_counted(struct block_device *bdev)
 		return true;
 	if (queue_is_mq(bdev_get_queue(bdev)))
 		return false;
-	buf = vss_chunk_buf_alloc(bytes);
+	buf = vss_chunk_buf_alloc(bytes, GFP_NOIO);
 	if (!buf)
 		return false;
 	before = part_stat_read(bdev, ios[STAT_READ]);

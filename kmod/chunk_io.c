@@ -9,19 +9,20 @@
 #include <linux/uio.h>
 #include <linux/slab.h>
 
-struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes)
+/* @gfp: GFP_NOIO, maybe with flags that make it fail rather than wait */
+struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes, gfp_t gfp)
 {
 	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
 	struct vss_chunk_buf *buf;
 	unsigned int i;
 
-	buf = kmalloc(struct_size(buf, bvec, nr), GFP_NOIO);
+	buf = kmalloc(struct_size(buf, bvec, nr), gfp);
 	if (!buf)
 		return NULL;
 	buf->nr_pages = 0;
 	buf->bytes = bytes;
 	for (i = 0; i < nr; i++) {
-		struct page *page = alloc_page(GFP_NOIO);
+		struct page *page = alloc_page(gfp);
 
 		if (!page) {
 			vss_chunk_buf_free(buf);
@@ -47,38 +48,50 @@ void vss_chunk_buf_free(struct vss_chunk_buf *buf)
 }
 
 /**
- * vss_bdev_rw - read or write the first @bytes of @buf at @sector
+ * vss_bdev_rw_bvec - read or write @bytes at @sector from or into pages
  * @bdev: device
  * @sector: first sector on @bdev
- * @buf: chunk buffer
- * @bytes: multiple of 512, at most @buf->bytes
+ * @bvec: pages holding the data, one page each
+ * @nr_bvec: entries in @bvec
+ * @skip: bytes of @bvec to skip before the data starts
+ * @bytes: multiple of 512, at most BIO_MAX_VECS pages
  * @write: direction
  *
  * Return: 0 or a negative errno.
  */
-int vss_bdev_rw(struct block_device *bdev, sector_t sector,
-		struct vss_chunk_buf *buf, unsigned int bytes, bool write)
+int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
+		     struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
+		     unsigned int bytes, bool write)
 {
-	unsigned int nr = DIV_ROUND_UP(bytes, PAGE_SIZE);
-	unsigned int done = 0, i;
+	struct bvec_iter iter = {
+		.bi_size = skip + bytes,
+	};
+	struct bio_vec page;
 	struct bio *bio;
 	int ret;
 
-	bio = bio_alloc(bdev, nr, write ? REQ_OP_WRITE : REQ_OP_READ,
-			GFP_NOIO);
+	bio = bio_alloc(bdev, min_t(unsigned int, nr_bvec, BIO_MAX_VECS),
+			write ? REQ_OP_WRITE : REQ_OP_READ, GFP_NOIO);
 	bio->bi_iter.bi_sector = sector;
-	for (i = 0; i < nr; i++) {
-		unsigned int len = min_t(unsigned int, PAGE_SIZE, bytes - done);
-
-		if (bio_add_page(bio, buf->bvec[i].bv_page, len, 0) != len) {
+	bvec_iter_advance(bvec, &iter, skip);
+	for_each_bvec(page, bvec, iter, iter) {
+		if (bio_add_page(bio, page.bv_page, page.bv_len,
+				 page.bv_offset) != page.bv_len) {
 			bio_put(bio);
 			return -EIO;
 		}
-		done += len;
 	}
 	ret = submit_bio_wait(bio);
 	bio_put(bio);
 	return ret;
+}
+
+/* Reads or writes the first @bytes of @buf at @sector of @bdev. */
+int vss_bdev_rw(struct block_device *bdev, sector_t sector,
+		struct vss_chunk_buf *buf, unsigned int bytes, bool write)
+{
+	return vss_bdev_rw_bvec(bdev, sector, buf->bvec, buf->nr_pages, 0,
+				bytes, write);
 }
 
 /**

@@ -11,16 +11,19 @@
 #include <linux/blkdev.h>
 #include <linux/fs.h>
 
-/* A page-backed buffer of one chunk. */
+/* A page-backed buffer of one chunk, or of a run of chunks. */
 struct vss_chunk_buf {
 	unsigned int nr_pages;
 	unsigned int bytes;
 	struct bio_vec bvec[];
 };
 
-struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes);
+struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes, gfp_t gfp);
 void vss_chunk_buf_free(struct vss_chunk_buf *buf);
 
+int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
+		     struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
+		     unsigned int bytes, bool write);
 int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 		struct vss_chunk_buf *buf, unsigned int bytes, bool write);
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,

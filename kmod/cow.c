@@ -179,7 +179,7 @@ static void vss_cow_copy(struct vss_origin *origin, struct vss_chain *chain,
 	struct vss_chunk_buf *buf;
 	int ret;
 
-	buf = vss_chunk_buf_alloc(bytes);
+	buf = vss_chunk_buf_alloc(bytes, GFP_NOIO);
 	if (!buf) {
 		while ((target = vss_cow_target(chain)))
 			vss_snapshot_fail(target, ENOMEM,
@@ -263,6 +263,231 @@ wait_pins:
 	vss_read_pins_wait(origin, chunk);
 }
 
+/*
+ * A run: consecutive chunks of one write that still need a copy, copied
+ * together. It is read from the origin with one request and written to
+ * the store with one request per group of consecutive slots, where a copy
+ * per chunk takes two requests per chunk. Its buffer holds at most
+ * VSS_COW_RUN_BYTES (the largest chunk size) and VSS_COW_RUN_CHUNKS
+ * chunks, which bounds the arrays a run keeps on the stack. A run covers
+ * only chunks its write touches, so its buffer exceeds the write's own
+ * data by less than two chunks. It takes only memory that is free without
+ * reclaim: without it at hand, a run is copied chunk by chunk.
+ */
+#define VSS_COW_RUN_BYTES	VSS_MAX_CHUNK_SIZE
+#define VSS_COW_RUN_CHUNKS	64
+
+static unsigned int vss_cow_run_max(struct vss_origin *origin)
+{
+	return clamp(VSS_COW_RUN_BYTES >> origin->chunk_shift, 1,
+		     VSS_COW_RUN_CHUNKS);
+}
+
+/*
+ * Claims chunks from @first on for copying, as vss_cow_chunk() claims one,
+ * up to @nr of them: stops at the first one that is covered or being
+ * copied. Returns how many it claimed, their entries in @claimed.
+ */
+static unsigned int vss_cow_claim(struct vss_origin *origin,
+				  struct vss_chain *chain, u64 first,
+				  unsigned int nr, struct vss_pending **claimed)
+{
+	struct vss_pending *spare[VSS_COW_RUN_CHUNKS];
+	unsigned int i, got;
+
+	/* Most likely all still needed when the lock is taken. */
+	for (i = 0; i < nr; i++)
+		spare[i] = vss_pending_alloc();
+
+	spin_lock(&origin->cow_lock);
+	for (got = 0; got < nr; got++) {
+		struct vss_pending *pending = vss_pending_find(origin,
+							       first + got);
+
+		if ((pending && pending->copying) ||
+		    vss_cow_covered(chain, first + got))
+			break;
+		claimed[got] = vss_pending_get_locked(origin, first + got,
+						      &spare[got]);
+		WRITE_ONCE(claimed[got]->copying, true);
+	}
+	spin_unlock(&origin->cow_lock);
+
+	for (i = 0; i < nr; i++)
+		kfree(spare[i]);
+	return got;
+}
+
+/* Ends the copies of vss_cow_claim() and wakes the writes waiting. */
+static void vss_cow_release(struct vss_origin *origin,
+			    struct vss_pending **claimed, unsigned int nr)
+{
+	unsigned int i;
+
+	spin_lock(&origin->cow_lock);
+	for (i = 0; i < nr; i++) {
+		WRITE_ONCE(claimed[i]->copying, false);
+		vss_pending_put_locked(claimed[i]);
+	}
+	wake_up_all(&origin->cow_wait);
+	spin_unlock(&origin->cow_lock);
+}
+
+/*
+ * Writes the @nr chunks at @index in @buf (run positions, increasing) to
+ * @slot of @store, one request per stretch that is consecutive both in the
+ * run and in the store.
+ */
+static int vss_cow_write_slots(struct vss_store *store,
+			       struct vss_chunk_buf *buf, const u32 *index,
+			       const u32 *slot, unsigned int nr)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < nr; i = j) {
+		size_t skip = (size_t)index[i] << store->chunk_shift;
+		unsigned int bytes;
+		int ret;
+
+		for (j = i + 1; j < nr; j++)
+			if (index[j] != index[j - 1] + 1 ||
+			    slot[j] != slot[j - 1] + 1)
+				break;
+		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
+			      buf->bytes - skip);
+		ret = vss_store_rw_bvec(store, slot[i], buf->bvec,
+					buf->nr_pages, skip, bytes, true);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * Saves @buf, the old data of the @nr chunks from @first on, into the
+ * newest healthy snapshot, as vss_cow_save() does one chunk: a failure
+ * fails that snapshot, and what it did not take goes to the next one.
+ */
+static void vss_cow_save_run(struct vss_chain *chain, u64 first,
+			     unsigned int nr, struct vss_chunk_buf *buf)
+{
+	u32 index[VSS_COW_RUN_CHUNKS], slot[VSS_COW_RUN_CHUNKS];
+	struct vss_snapshot *target;
+
+	while ((target = vss_cow_target(chain))) {
+		struct vss_store *store = target->set->store;
+		unsigned int i, n = 0;
+		int ret = 0;
+
+		for (i = 0; i < nr && !ret; i++) {
+			if (vss_cow_covered(chain, first + i))
+				continue;
+			index[n] = i;
+			ret = vss_store_alloc_slot(store, &slot[n]);
+			if (!ret)
+				n++;
+		}
+		if (ret) {
+			while (n--)
+				vss_store_free_exc(vss_exc_pack(store, slot[n]));
+			vss_snapshot_fail(target, ENOSPC,
+					  "diff storage is full");
+			continue;
+		}
+		if (!n)
+			return;
+		ret = vss_cow_write_slots(store, buf, index, slot, n);
+		if (ret) {
+			while (n--)
+				vss_store_free_exc(vss_exc_pack(store, slot[n]));
+			vss_snapshot_fail(target, -ret,
+					  "cannot write to the diff storage");
+			continue;
+		}
+		/* Each slot holds its old data now: publish (see the top). */
+		for (i = 0; i < n && !ret; i++)
+			ret = xa_insert(&target->exceptions, first + index[i],
+					xa_mk_value(vss_exc_pack(store,
+								 slot[i])),
+					GFP_NOIO);
+		if (ret) {
+			/* Those inserted stay, valid in a failed snapshot. */
+			for (i--; i < n; i++)
+				vss_store_free_exc(vss_exc_pack(store, slot[i]));
+			vss_snapshot_fail(target, -ret,
+					  "out of memory for the chunk map");
+			continue;
+		}
+		return;
+	}
+}
+
+/*
+ * Copies the @nr claimed chunks from @first on. A run whose buffer or read
+ * fails is copied chunk by chunk, so that it never fails a snapshot that
+ * the chunks copied one by one would not.
+ */
+static void vss_cow_copy_run(struct vss_origin *origin,
+			     struct vss_chain *chain, u64 first,
+			     unsigned int nr)
+{
+	sector_t sector = first << (origin->chunk_shift - SECTOR_SHIFT);
+	unsigned int bytes = min_t(u64, (u64)nr << origin->chunk_shift,
+				   (u64)(origin->nr_sectors - sector) <<
+				   SECTOR_SHIFT);
+	struct vss_chunk_buf *buf;
+	unsigned int i;
+
+	buf = vss_chunk_buf_alloc(bytes, (GFP_NOIO & ~__GFP_DIRECT_RECLAIM) |
+				  __GFP_NOWARN);
+	if (buf && !vss_bdev_rw(origin->handle.bdev, sector, buf, bytes,
+				false)) {
+		vss_cow_save_run(chain, first, nr, buf);
+	} else {
+		for (i = 0; i < nr; i++)
+			vss_cow_copy(origin, chain, first + i);
+	}
+	vss_chunk_buf_free(buf);
+}
+
+/**
+ * vss_cow_run - preserve chunks @first .. @first + @nr - 1 of @origin
+ * @origin: the origin
+ * @first: first chunk
+ * @nr: at most vss_cow_run_max() chunks
+ *
+ * As vss_cow_chunk() for each, copying those that still need it as runs.
+ */
+static void vss_cow_run(struct vss_origin *origin, u64 first,
+			unsigned int nr)
+{
+	/* Admitted writes pin the chain; see struct vss_chain. */
+	struct vss_chain *chain = rcu_dereference_raw(origin->chain);
+	struct vss_pending *claimed[VSS_COW_RUN_CHUNKS];
+	unsigned int got;
+
+	while (chain && nr > 1) {
+		got = vss_cow_claim(origin, chain, first, nr, claimed);
+		if (!got) {
+			/* Copied or being copied: wait as a single write. */
+			vss_cow_chunk(origin, first);
+			got = 1;
+		} else {
+			vss_cow_copy_run(origin, chain, first, got);
+			vss_cow_release(origin, claimed, got);
+			/* The exceptions are in; now look for pins. */
+			smp_mb();
+			wait_event(origin->cow_wait,
+				   !vss_read_pinned(origin, first,
+						    first + got - 1));
+		}
+		first += got;
+		nr -= got;
+	}
+	if (nr)
+		vss_cow_chunk(origin, first);
+}
+
 /* Copies of one write's chunks in flight at once, at most. */
 #define VSS_COW_PARALLEL	32
 
@@ -275,7 +500,8 @@ struct vss_cow_batch {
 struct vss_cow_job {
 	struct work_struct work;
 	struct vss_origin *origin;
-	u64 chunk;
+	u64 first;
+	unsigned int nr;
 	struct vss_cow_batch *batch;
 };
 
@@ -284,7 +510,7 @@ static void vss_cow_job_work(struct work_struct *work)
 	struct vss_cow_job *job = container_of(work, struct vss_cow_job, work);
 	struct vss_cow_batch *batch = job->batch;
 
-	vss_cow_chunk(job->origin, job->chunk);
+	vss_cow_run(job->origin, job->first, job->nr);
 	vss_origin_defer_put(job->origin);
 	/* Whoever drops the last count, maybe the caller, ends the wait. */
 	if (atomic_dec_and_test(&batch->left))
@@ -306,68 +532,76 @@ static void vss_cow_batch_wait(struct vss_cow_batch *batch)
  * @first: first chunk
  * @last: last chunk, inclusive
  *
- * As vss_cow_chunk() for each, up to VSS_COW_PARALLEL copies at once: a
- * large write's copies each wait for two synchronous I/Os, and one after
- * the other they would make it wait for all of them in turn. Only chunks
- * that still need a copy go to other workers; those copied already cost
- * the caller a lookup, as they would without this. Each copy handed over
- * takes one of the origin's deferred places, so that the chunk buffers in
- * use stay as bounded as the writes waiting; the caller copies the chunks
- * it could not hand over itself, as it does without memory for the jobs,
- * and always copies one of its own while the workers copy theirs.
+ * As vss_cow_chunk() for each. The chunks that still need a copy go as
+ * runs (vss_cow_run()), up to VSS_COW_PARALLEL runs at once: a large
+ * write's copies each wait for two synchronous I/Os, and one after the
+ * other they would make it wait for all of them in turn. Only runs go to
+ * other workers; chunks copied already cost the caller a lookup, as they
+ * would without this. Each run handed over takes one of the origin's
+ * deferred places, so that the copy buffers in use stay as bounded as the
+ * writes waiting; the caller copies the runs it could not hand over
+ * itself, as it does without memory for the jobs, and always copies one
+ * of its own while the workers copy theirs.
  */
 void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
 {
 	/* Admitted writes pin the chain; see struct vss_chain. */
 	struct vss_chain *chain = rcu_dereference_raw(origin->chain);
+	unsigned int run_max = vss_cow_run_max(origin);
 	struct vss_cow_job *jobs = NULL;
 	struct vss_cow_batch batch;
-	unsigned int handed = 0;
-	bool own_pending = false;
+	unsigned int handed = 0, own_nr = 0, nr;
 	u64 chunk, own = 0;
 
-	if (chain && last > first)
+	if (!chain) {
+		/* No copy to make, but image reads may still pin chunks. */
+		for (chunk = first; chunk <= last; chunk++)
+			vss_cow_chunk(origin, chunk);
+		return;
+	}
+	if (last - first >= run_max)
 		jobs = kmalloc_array(VSS_COW_PARALLEL - 1, sizeof(*jobs),
 				     GFP_NOIO | __GFP_NOWARN);
 	/* The caller's own count: the batch cannot complete before it. */
 	atomic_set(&batch.left, 1);
 	init_completion(&batch.done);
-	for (chunk = first; chunk <= last; chunk++) {
-		if (!jobs) {
-			vss_cow_chunk(origin, chunk);
-			continue;
-		}
+	for (chunk = first; chunk <= last; chunk += nr) {
 		/* Copied already, as in vss_cow_chunk(). */
 		if (vss_cow_covered(chain, chunk)) {
 			vss_read_pins_wait(origin, chunk);
+			nr = 1;
 			continue;
 		}
-		if (!own_pending) {
+		for (nr = 1; nr < run_max && chunk + nr <= last; nr++)
+			if (vss_cow_covered(chain, chunk + nr))
+				break;
+		if (!own_nr) {
 			own = chunk;
-			own_pending = true;
+			own_nr = nr;
 			continue;
 		}
-		if (!vss_origin_defer_get(origin)) {
-			vss_cow_chunk(origin, chunk);
+		if (!jobs || !vss_origin_defer_get(origin)) {
+			vss_cow_run(origin, chunk, nr);
 			continue;
 		}
 		jobs[handed] = (struct vss_cow_job){
 			.origin = origin,
-			.chunk = chunk,
+			.first = chunk,
+			.nr = nr,
 			.batch = &batch,
 		};
 		INIT_WORK(&jobs[handed].work, vss_cow_job_work);
 		atomic_inc(&batch.left);
 		queue_work(vss_cow_chunk_wq, &jobs[handed].work);
 		if (++handed == VSS_COW_PARALLEL - 1) {
-			vss_cow_chunk(origin, own);
-			own_pending = false;
+			vss_cow_run(origin, own, own_nr);
+			own_nr = 0;
 			vss_cow_batch_wait(&batch);
 			handed = 0;
 		}
 	}
-	if (own_pending)
-		vss_cow_chunk(origin, own);
+	if (own_nr)
+		vss_cow_run(origin, own, own_nr);
 	if (handed)
 		vss_cow_batch_wait(&batch);
 	kfree(jobs);

@@ -613,7 +613,7 @@ static int vss_image_fill_slot(struct vss_snapshot *snap, u64 chunk,
 	unsigned long exc;
 	int ret;
 
-	buf = vss_chunk_buf_alloc(bytes);
+	buf = vss_chunk_buf_alloc(bytes, GFP_NOIO);
 	if (!buf)
 		return -ENOMEM;
 	vss_read_pin_add(origin, &pin, chunk, chunk);

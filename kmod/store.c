@@ -369,16 +369,36 @@ sector_t vss_store_sector(struct vss_store *store, u32 slot)
 	return (sector_t)slot << (store->chunk_shift - SECTOR_SHIFT);
 }
 
+/**
+ * vss_store_rw_bvec - read or write slots from @slot on from or into pages
+ * @store: the store
+ * @slot: first slot
+ * @bvec: pages holding the data
+ * @nr_bvec: entries in @bvec
+ * @skip: bytes of @bvec to skip before the data starts
+ * @bytes: length; more than a chunk runs on into the slots after @slot
+ * @write: direction
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
+		      unsigned int nr_bvec, size_t skip, unsigned int bytes,
+		      bool write)
+{
+	if (store->kind == VSS_STORAGE_BLOCK)
+		return vss_bdev_rw_bvec(store->handle.bdev,
+					vss_store_sector(store, slot), bvec,
+					nr_bvec, skip, bytes, write);
+	return vss_file_rw(store->file, (loff_t)slot << store->chunk_shift,
+			   bvec, nr_bvec, skip, bytes, write);
+}
+
 /* Reads or writes a whole chunk slot from or into @buf. */
 int vss_store_rw_buf(struct vss_store *store, u32 slot,
 		     struct vss_chunk_buf *buf, bool write)
 {
-	if (store->kind == VSS_STORAGE_BLOCK)
-		return vss_bdev_rw(store->handle.bdev,
-				   vss_store_sector(store, slot), buf,
-				   buf->bytes, write);
-	return vss_file_rw(store->file, (loff_t)slot << store->chunk_shift,
-			   buf->bvec, buf->nr_pages, 0, buf->bytes, write);
+	return vss_store_rw_bvec(store, slot, buf->bvec, buf->nr_pages, 0,
+				 buf->bytes, write);
 }
 
 /**

@@ -218,6 +218,7 @@ struct hot_ctx {
 	uint64_t seq;			/* what the image must read */
 	atomic_bool *stop;
 	unsigned int id;
+	unsigned int max_sectors;	/* a write's length, at most */
 	long bad;
 	unsigned int reads;
 	char why[256];
@@ -239,13 +240,18 @@ static void *hot_writer(void *arg)
 {
 	struct hot_ctx *h = arg;
 	uint64_t state = 0x2545f4914f6cdd1dULL * (h->id + 1);
-	void *buf = aligned_buf(8 * SECTOR);
+	void *buf = aligned_buf(h->max_sectors * SECTOR);
 	unsigned int i;
 
 	for (i = 0; i < HOT_WRITES && buf && !h->bad; i++) {
-		uint64_t first = rnd(&state) % (HOT_SECTORS / 8) * 8;
+		/* One 4 KiB chunk each, or runs of them at any alignment. */
+		unsigned int len = h->max_sectors == 8 ? 8 :
+				   1 + rnd(&state) % h->max_sectors;
+		uint64_t first = len == 8 ?
+				 rnd(&state) % (HOT_SECTORS / 8) * 8 :
+				 rnd(&state) % (HOT_SECTORS - len + 1);
 
-		if (write_stamps(h->fd, buf, first, 8, h->seq + 1 + i)) {
+		if (write_stamps(h->fd, buf, first, len, h->seq + 1 + i)) {
 			h->bad = -errno;
 			snprintf(h->why, sizeof(h->why), "write: %s",
 				 strerror(errno));
@@ -255,7 +261,9 @@ static void *hot_writer(void *arg)
 	return NULL;
 }
 
-TEST_F(snap, image_reads_race_copies_and_rewrites)
+static void race_image_reads(struct __test_metadata *_metadata,
+			     FIXTURE_DATA(snap) *self,
+			     unsigned int max_sectors)
 {
 	const char *devs[] = { self->origin };
 	unsigned int round, i, reads = 0;
@@ -278,7 +286,7 @@ TEST_F(snap, image_reads_race_copies_and_rewrites)
 		for (i = 0; i < 4; i++) {
 			h[i] = (struct hot_ctx){ .fd = self->fd,
 				.image = c.image[0], .seq = seq, .stop = &stop,
-				.id = i };
+				.id = i, .max_sectors = max_sectors };
 			pthread_create(&t[i], NULL, i < 2 ? hot_reader :
 				       hot_writer, &h[i]);
 		}
@@ -302,6 +310,22 @@ TEST_F(snap, image_reads_race_copies_and_rewrites)
 	       HOT_SECTORS, HOT_ROUNDS);
 	/* The other tests' expectations: refill what this one wrote. */
 	ASSERT_EQ(0, fill_stamps(self->fd, HOT_SECTORS, 1));
+}
+
+TEST_F(snap, image_reads_race_copies_and_rewrites)
+{
+	race_image_reads(_metadata, self, 8);
+}
+
+/*
+ * The same with writes of up to 32 chunks at any alignment, so that a
+ * write's chunks are copied as runs, and the two writers' runs overlap:
+ * a run stops where the other writer is copying, and what it left is
+ * copied after that copy ends.
+ */
+TEST_F(snap, image_reads_race_copy_runs)
+{
+	race_image_reads(_metadata, self, 256);
 }
 
 TEST_F(snap, integrity_default_chunk)

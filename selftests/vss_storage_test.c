@@ -700,6 +700,68 @@ TEST_F(store, only_the_overflowing_snapshot_fails)
 }
 
 /*
+ * One large write whose chunks are copied as runs, several at once, and
+ * overflows the newer snapshot's store part way through a run: the newer
+ * snapshot fails, and the older one gets every chunk the newer one could
+ * not take.
+ */
+TEST_F(store, a_large_write_overflows_part_way)
+{
+	const uint32_t chunk = 64 * 1024;
+	const uint64_t small_limit = 1 * MiB + 5 * chunk;	/* 21 chunks */
+	const unsigned int nr = 40 * (chunk / SECTOR);
+	struct vss_created older, newer;
+	struct vss_snap_info info;
+	uint16_t seq;
+	void *big;
+
+	ASSERT_EQ(0, mkdir(FS_DIR "/tiny", 0755));
+	ASSERT_EQ(0, create_one(self, self->blockstore, false, 0, chunk, &older))
+		TH_LOG("create older: %s", self->nl.errmsg);
+	/* Every other chunk of 0..39 changes between the two snapshots. */
+	for (uint64_t k = 0; k < 40; k += 2)
+		ASSERT_EQ(0, touch_chunk(self, chunk, k, 8));
+	ASSERT_EQ(0, create_one(self, FS_DIR "/tiny", true, small_limit, chunk,
+				&newer))
+		TH_LOG("create newer: %s", self->nl.errmsg);
+
+	big = aligned_buf((size_t)nr * SECTOR);
+	ASSERT_NE(NULL, big);
+	seq = ++self->seq;
+	ASSERT_EQ(0, write_stamps(self->fd, big, 0, nr, seq))
+		TH_LOG("the origin refused the write: %m");
+	for (unsigned int k = 0; k < nr; k++)
+		self->expect[k] = seq;
+	free(big);
+
+	ASSERT_EQ(0, vss_snap_info(&self->nl, newer.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_FAILED, info.state);
+	EXPECT_EQ(ENOSPC, info.err);
+	EXPECT_LE(info.storage_used, small_limit);
+	EXPECT_EQ(EIO, image_read_errno(newer.image[0]));
+	ASSERT_EQ(0, vss_snap_info(&self->nl, older.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_ACTIVE, info.state)
+		TH_LOG("the older snapshot failed too: %s", info.reason);
+	/*
+	 * Its own 20 chunks, and those of the 20 others that the newer one
+	 * did not save before it failed (the older reads those through it).
+	 */
+	EXPECT_LE(20 * chunk, info.storage_used);
+	EXPECT_GE(40 * chunk, info.storage_used);
+	TH_LOG("older store used %llu bytes", (unsigned long long)info.storage_used);
+	EXPECT_EQ(0, verify_image(older.image[0], self->sectors, NULL, 1,
+				  self->why)) TH_LOG("older image: %s", self->why);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, vss_delete_snap(&self->nl, newer.snap_id[0], false));
+	EXPECT_EQ(0, verify_image(older.image[0], self->sectors, NULL, 1,
+				  self->why))
+		TH_LOG("older image after deleting the newer: %s", self->why);
+	EXPECT_EQ(0, vss_delete_snap(&self->nl, older.snap_id[0], false));
+}
+
+/*
  * uapi/linux/vss.h: an event carries VSS_A_SNAP_ID, VSS_A_SET_ID and
  * VSS_A_ORIGIN "where they apply", as attributes of the event message
  * (libvss reads them there), next to VSS_A_EVENT.
