@@ -286,18 +286,21 @@ static unsigned int vss_cow_run_max(struct vss_origin *origin)
 /*
  * Claims chunks from @first on for copying, as vss_cow_chunk() claims one,
  * up to @nr of them: stops at the first one that is covered or being
- * copied. Returns how many it claimed, their entries in @claimed.
+ * copied. Returns how many it claimed. @spare is the caller's pool of
+ * pending entries: its empty places are filled before the lock is taken,
+ * and those the claims use are emptied. Not inlined, so that its work
+ * leaves nothing on the stack under the copy's I/O.
  */
-static unsigned int vss_cow_claim(struct vss_origin *origin,
-				  struct vss_chain *chain, u64 first,
-				  unsigned int nr, struct vss_pending **claimed)
+static noinline_for_stack unsigned int
+vss_cow_claim(struct vss_origin *origin, struct vss_chain *chain, u64 first,
+	      unsigned int nr, struct vss_pending **spare)
 {
-	struct vss_pending *spare[VSS_COW_RUN_CHUNKS];
 	unsigned int i, got;
 
 	/* Most likely all still needed when the lock is taken. */
 	for (i = 0; i < nr; i++)
-		spare[i] = vss_pending_alloc();
+		if (!spare[i])
+			spare[i] = vss_pending_alloc();
 
 	spin_lock(&origin->cow_lock);
 	for (got = 0; got < nr; got++) {
@@ -307,47 +310,54 @@ static unsigned int vss_cow_claim(struct vss_origin *origin,
 		if ((pending && pending->copying) ||
 		    vss_cow_covered(chain, first + got))
 			break;
-		claimed[got] = vss_pending_get_locked(origin, first + got,
-						      &spare[got]);
-		WRITE_ONCE(claimed[got]->copying, true);
+		pending = vss_pending_get_locked(origin, first + got,
+						 &spare[got]);
+		WRITE_ONCE(pending->copying, true);
 	}
 	spin_unlock(&origin->cow_lock);
-
-	for (i = 0; i < nr; i++)
-		kfree(spare[i]);
 	return got;
 }
 
-/* Ends the copies of vss_cow_claim() and wakes the writes waiting. */
-static void vss_cow_release(struct vss_origin *origin,
-			    struct vss_pending **claimed, unsigned int nr)
+/*
+ * Ends the copies of chunks @first .. @first + @nr - 1 that
+ * vss_cow_claim() claimed, and wakes the writes waiting for them. Their
+ * entries are found again: nobody else takes a chunk being copied.
+ */
+static void vss_cow_release(struct vss_origin *origin, u64 first,
+			    unsigned int nr)
 {
 	unsigned int i;
 
 	spin_lock(&origin->cow_lock);
 	for (i = 0; i < nr; i++) {
-		WRITE_ONCE(claimed[i]->copying, false);
-		vss_pending_put_locked(claimed[i]);
+		struct vss_pending *pending = vss_pending_find(origin,
+							       first + i);
+
+		WRITE_ONCE(pending->copying, false);
+		vss_pending_put_locked(pending);
 	}
 	wake_up_all(&origin->cow_wait);
 	spin_unlock(&origin->cow_lock);
 }
 
 /*
- * Writes the @nr chunks at @index in @buf (run positions, increasing) to
- * @slot of @store, one request per stretch that is consecutive both in the
- * run and in the store.
+ * Writes the first @nr of the chunks at @index in @buf (run positions,
+ * increasing) to @slot of @store, one request per stretch that is
+ * consecutive both in the run and in the store.
+ *
+ * Return: how many were written, all of them unless a request failed,
+ * whose error is then in @err.
  */
-static int vss_cow_write_slots(struct vss_store *store,
-			       struct vss_chunk_buf *buf, const u32 *index,
-			       const u32 *slot, unsigned int nr)
+static unsigned int vss_cow_write_slots(struct vss_store *store,
+					struct vss_chunk_buf *buf,
+					const u8 *index, const u32 *slot,
+					unsigned int nr, int *err)
 {
 	unsigned int i, j;
 
 	for (i = 0; i < nr; i = j) {
 		size_t skip = (size_t)index[i] << store->chunk_shift;
 		unsigned int bytes;
-		int ret;
 
 		for (j = i + 1; j < nr; j++)
 			if (index[j] != index[j - 1] + 1 ||
@@ -355,70 +365,71 @@ static int vss_cow_write_slots(struct vss_store *store,
 				break;
 		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
 			      buf->bytes - skip);
-		ret = vss_store_rw_bvec(store, slot[i], buf->bvec,
-					buf->nr_pages, skip, bytes, true);
-		if (ret)
-			return ret;
+		*err = vss_store_rw_bvec(store, slot[i], buf->bvec,
+					 buf->nr_pages, skip, bytes, true);
+		if (*err)
+			return i;
 	}
-	return 0;
+	return nr;
 }
 
 /*
  * Saves @buf, the old data of the @nr chunks from @first on, into the
- * newest healthy snapshot, as vss_cow_save() does one chunk: a failure
- * fails that snapshot, and what it did not take goes to the next one.
+ * newest healthy snapshot, with the outcome of vss_cow_save() for each
+ * chunk in turn: the chunks before the first failure stay in that
+ * snapshot, the failure fails it, and the chunks from there on go to the
+ * next one.
  */
 static void vss_cow_save_run(struct vss_chain *chain, u64 first,
 			     unsigned int nr, struct vss_chunk_buf *buf)
 {
-	u32 index[VSS_COW_RUN_CHUNKS], slot[VSS_COW_RUN_CHUNKS];
+	u32 slot[VSS_COW_RUN_CHUNKS];
+	u8 index[VSS_COW_RUN_CHUNKS];
 	struct vss_snapshot *target;
 
+	/* index[] holds run positions in a byte. */
+	BUILD_BUG_ON(VSS_COW_RUN_CHUNKS > 256);
 	while ((target = vss_cow_target(chain))) {
 		struct vss_store *store = target->set->store;
-		unsigned int i, n = 0;
-		int ret = 0;
+		int alloc_err = 0, write_err = 0, insert_err = 0;
+		unsigned int i, n = 0, written;
 
-		for (i = 0; i < nr && !ret; i++) {
+		for (i = 0; i < nr; i++) {
 			if (vss_cow_covered(chain, first + i))
 				continue;
-			index[n] = i;
-			ret = vss_store_alloc_slot(store, &slot[n]);
-			if (!ret)
-				n++;
+			alloc_err = vss_store_alloc_slot(store, &slot[n]);
+			if (alloc_err)
+				break;
+			index[n++] = i;
 		}
-		if (ret) {
-			while (n--)
-				vss_store_free_exc(vss_exc_pack(store, slot[n]));
+		if (!n && !alloc_err)
+			return;
+		written = vss_cow_write_slots(store, buf, index, slot, n,
+					      &write_err);
+		/* Each slot holds its old data now: publish (see the top). */
+		for (i = 0; i < written; i++) {
+			insert_err = xa_insert(&target->exceptions,
+					       first + index[i],
+					       xa_mk_value(vss_exc_pack(store,
+									slot[i])),
+					       GFP_NOIO);
+			if (insert_err)
+				break;
+		}
+		/* Those inserted stay, valid even in a failed snapshot. */
+		for (; i < n; i++)
+			vss_store_free_exc(vss_exc_pack(store, slot[i]));
+		if (insert_err)
+			vss_snapshot_fail(target, -insert_err,
+					  "out of memory for the chunk map");
+		else if (write_err)
+			vss_snapshot_fail(target, -write_err,
+					  "cannot write to the diff storage");
+		else if (alloc_err)
 			vss_snapshot_fail(target, ENOSPC,
 					  "diff storage is full");
-			continue;
-		}
-		if (!n)
+		else
 			return;
-		ret = vss_cow_write_slots(store, buf, index, slot, n);
-		if (ret) {
-			while (n--)
-				vss_store_free_exc(vss_exc_pack(store, slot[n]));
-			vss_snapshot_fail(target, -ret,
-					  "cannot write to the diff storage");
-			continue;
-		}
-		/* Each slot holds its old data now: publish (see the top). */
-		for (i = 0; i < n && !ret; i++)
-			ret = xa_insert(&target->exceptions, first + index[i],
-					xa_mk_value(vss_exc_pack(store,
-								 slot[i])),
-					GFP_NOIO);
-		if (ret) {
-			/* Those inserted stay, valid in a failed snapshot. */
-			for (i--; i < n; i++)
-				vss_store_free_exc(vss_exc_pack(store, slot[i]));
-			vss_snapshot_fail(target, -ret,
-					  "out of memory for the chunk map");
-			continue;
-		}
-		return;
 	}
 }
 
@@ -443,11 +454,12 @@ static void vss_cow_copy_run(struct vss_origin *origin,
 	if (buf && !vss_bdev_rw(origin->handle.bdev, sector, buf, bytes,
 				false)) {
 		vss_cow_save_run(chain, first, nr, buf);
-	} else {
-		for (i = 0; i < nr; i++)
-			vss_cow_copy(origin, chain, first + i);
+		vss_chunk_buf_free(buf);
+		return;
 	}
 	vss_chunk_buf_free(buf);
+	for (i = 0; i < nr; i++)
+		vss_cow_copy(origin, chain, first + i);
 }
 
 /**
@@ -463,29 +475,33 @@ static void vss_cow_run(struct vss_origin *origin, u64 first,
 {
 	/* Admitted writes pin the chain; see struct vss_chain. */
 	struct vss_chain *chain = rcu_dereference_raw(origin->chain);
-	struct vss_pending *claimed[VSS_COW_RUN_CHUNKS];
-	unsigned int got;
+	struct vss_pending *spare[VSS_COW_RUN_CHUNKS] = {};
+	unsigned int got, i;
 
 	while (chain && nr > 1) {
-		got = vss_cow_claim(origin, chain, first, nr, claimed);
-		if (!got) {
-			/* Copied or being copied: wait as a single write. */
-			vss_cow_chunk(origin, first);
-			got = 1;
-		} else {
+		got = 0;
+		if (!vss_cow_covered(chain, first))
+			got = vss_cow_claim(origin, chain, first, nr, spare);
+		if (got) {
 			vss_cow_copy_run(origin, chain, first, got);
-			vss_cow_release(origin, claimed, got);
+			vss_cow_release(origin, first, got);
 			/* The exceptions are in; now look for pins. */
 			smp_mb();
 			wait_event(origin->cow_wait,
 				   !vss_read_pinned(origin, first,
 						    first + got - 1));
+		} else {
+			/* Covered, or being copied: as a single write. */
+			vss_cow_chunk(origin, first);
+			got = 1;
 		}
 		first += got;
 		nr -= got;
 	}
-	if (nr)
-		vss_cow_chunk(origin, first);
+	while (nr--)
+		vss_cow_chunk(origin, first++);
+	for (i = 0; i < ARRAY_SIZE(spare); i++)
+		kfree(spare[i]);
 }
 
 /* Copies of one write's chunks in flight at once, at most. */
@@ -559,7 +575,7 @@ void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
 			vss_cow_chunk(origin, chunk);
 		return;
 	}
-	if (last - first >= run_max)
+	if (last > first)
 		jobs = kmalloc_array(VSS_COW_PARALLEL - 1, sizeof(*jobs),
 				     GFP_NOIO | __GFP_NOWARN);
 	/* The caller's own count: the batch cannot complete before it. */

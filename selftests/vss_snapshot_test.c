@@ -212,13 +212,20 @@ static void rewrite_and_verify(struct __test_metadata *_metadata,
 #define HOT_ROUNDS	12
 #define HOT_WRITES	300
 
+/* What one round of the race looks like. */
+struct hot_shape {
+	unsigned int sectors;		/* the hot region, from sector 0 */
+	unsigned int max_write;		/* sectors; 8 means one 4 KiB chunk */
+	unsigned int writes;		/* per writer and round */
+};
+
 struct hot_ctx {
 	int fd;
 	const char *image;
 	uint64_t seq;			/* what the image must read */
 	atomic_bool *stop;
 	unsigned int id;
-	unsigned int max_sectors;	/* a write's length, at most */
+	const struct hot_shape *shape;
 	long bad;
 	unsigned int reads;
 	char why[256];
@@ -229,7 +236,7 @@ static void *hot_reader(void *arg)
 	struct hot_ctx *h = arg;
 
 	while (!atomic_load(h->stop) && !h->bad) {
-		h->bad = verify_image(h->image, HOT_SECTORS, NULL, h->seq,
+		h->bad = verify_image(h->image, h->shape->sectors, NULL, h->seq,
 				      h->why);
 		h->reads++;
 	}
@@ -240,16 +247,17 @@ static void *hot_writer(void *arg)
 {
 	struct hot_ctx *h = arg;
 	uint64_t state = 0x2545f4914f6cdd1dULL * (h->id + 1);
-	void *buf = aligned_buf(h->max_sectors * SECTOR);
+	const struct hot_shape *shape = h->shape;
+	void *buf = aligned_buf(shape->max_write * SECTOR);
 	unsigned int i;
 
-	for (i = 0; i < HOT_WRITES && buf && !h->bad; i++) {
+	for (i = 0; i < shape->writes && buf && !h->bad; i++) {
 		/* One 4 KiB chunk each, or runs of them at any alignment. */
-		unsigned int len = h->max_sectors == 8 ? 8 :
-				   1 + rnd(&state) % h->max_sectors;
+		unsigned int len = shape->max_write == 8 ? 8 :
+				   1 + rnd(&state) % shape->max_write;
 		uint64_t first = len == 8 ?
-				 rnd(&state) % (HOT_SECTORS / 8) * 8 :
-				 rnd(&state) % (HOT_SECTORS - len + 1);
+				 rnd(&state) % (shape->sectors / 8) * 8 :
+				 rnd(&state) % (shape->sectors - len + 1);
 
 		if (write_stamps(h->fd, buf, first, len, h->seq + 1 + i)) {
 			h->bad = -errno;
@@ -263,7 +271,7 @@ static void *hot_writer(void *arg)
 
 static void race_image_reads(struct __test_metadata *_metadata,
 			     FIXTURE_DATA(snap) *self,
-			     unsigned int max_sectors)
+			     const struct hot_shape *shape)
 {
 	const char *devs[] = { self->origin };
 	unsigned int round, i, reads = 0;
@@ -274,10 +282,11 @@ static void race_image_reads(struct __test_metadata *_metadata,
 		pthread_t t[4];
 		atomic_bool stop;
 		struct vss_created c;
-		void *buf = aligned_buf(HOT_SECTORS * SECTOR);
+		void *buf = aligned_buf(shape->sectors * SECTOR);
 
 		ASSERT_NE(NULL, buf);
-		ASSERT_EQ(0, write_stamps(self->fd, buf, 0, HOT_SECTORS, seq));
+		ASSERT_EQ(0, write_stamps(self->fd, buf, 0, shape->sectors,
+					  seq));
 		free(buf);
 		ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0,
 					4096, VSS_CREATE_NO_FREEZE, &c))
@@ -286,7 +295,7 @@ static void race_image_reads(struct __test_metadata *_metadata,
 		for (i = 0; i < 4; i++) {
 			h[i] = (struct hot_ctx){ .fd = self->fd,
 				.image = c.image[0], .seq = seq, .stop = &stop,
-				.id = i, .max_sectors = max_sectors };
+				.id = i, .shape = shape };
 			pthread_create(&t[i], NULL, i < 2 ? hot_reader :
 				       hot_writer, &h[i]);
 		}
@@ -307,25 +316,34 @@ static void race_image_reads(struct __test_metadata *_metadata,
 			break;
 	}
 	TH_LOG("%u image reads of %u sectors over %u rounds", reads,
-	       HOT_SECTORS, HOT_ROUNDS);
+	       shape->sectors, HOT_ROUNDS);
 	/* The other tests' expectations: refill what this one wrote. */
-	ASSERT_EQ(0, fill_stamps(self->fd, HOT_SECTORS, 1));
+	ASSERT_EQ(0, fill_stamps(self->fd, shape->sectors, 1));
 }
 
 TEST_F(snap, image_reads_race_copies_and_rewrites)
 {
-	race_image_reads(_metadata, self, 8);
+	static const struct hot_shape one_chunk = {
+		.sectors = HOT_SECTORS, .max_write = 8, .writes = HOT_WRITES,
+	};
+
+	race_image_reads(_metadata, self, &one_chunk);
 }
 
 /*
- * The same with writes of up to 32 chunks at any alignment, so that a
- * write's chunks are copied as runs, and the two writers' runs overlap:
- * a run stops where the other writer is copying, and what it left is
- * copied after that copy ends.
+ * The same with writes of up to 160 chunks at any alignment, so that a
+ * write's chunks are copied as runs (of up to 64 chunks), some of them
+ * handed to workers, and the two writers' runs overlap: a run stops where
+ * the other writer is copying, and what it left is copied after that
+ * copy ends. Fewer writes a round: the region is copied after a few.
  */
 TEST_F(snap, image_reads_race_copy_runs)
 {
-	race_image_reads(_metadata, self, 256);
+	static const struct hot_shape runs = {
+		.sectors = 8 * HOT_SECTORS, .max_write = 1280, .writes = 40,
+	};
+
+	race_image_reads(_metadata, self, &runs);
 }
 
 TEST_F(snap, integrity_default_chunk)
