@@ -130,41 +130,115 @@ static struct vss_pending *vss_pending_alloc(void)
 	return kmalloc(sizeof(struct vss_pending), GFP_NOIO | __GFP_NOFAIL);
 }
 
-/* Saves @buf, the chunk's old data, into the newest healthy snapshot. */
-static void vss_cow_save(struct vss_chain *chain, u64 chunk,
+/*
+ * A run: consecutive chunks of one write that still need a copy, copied
+ * together. It is read from the origin with one request and written to
+ * the store with one request per group of consecutive slots, where a copy
+ * per chunk takes two requests per chunk. Its buffer holds at most
+ * VSS_COW_RUN_BYTES (the largest chunk size) and VSS_COW_RUN_CHUNKS
+ * chunks, which bounds the arrays a run keeps on the stack. A run covers
+ * only chunks its write touches, so its buffer exceeds the write's own
+ * data by less than two chunks. It takes only memory that is free without
+ * reclaim: without it at hand, a run is copied chunk by chunk.
+ */
+#define VSS_COW_RUN_BYTES	VSS_MAX_CHUNK_SIZE
+#define VSS_COW_RUN_CHUNKS	64
+
+static unsigned int vss_cow_run_max(struct vss_origin *origin)
+{
+	return clamp(VSS_COW_RUN_BYTES >> origin->chunk_shift, 1,
+		     VSS_COW_RUN_CHUNKS);
+}
+
+/*
+ * Writes the first @nr of the chunks at @index in @buf (run positions,
+ * increasing) to @slot of @store, one request per stretch that is
+ * consecutive both in the run and in the store.
+ *
+ * Return: how many were written, all of them unless a request failed,
+ * whose error is then in @err.
+ */
+static unsigned int vss_cow_write_slots(struct vss_store *store,
+					struct vss_chunk_buf *buf,
+					const u8 *index, const u32 *slot,
+					unsigned int nr, int *err)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < nr; i = j) {
+		size_t skip = (size_t)index[i] << store->chunk_shift;
+		unsigned int bytes;
+
+		for (j = i + 1; j < nr; j++)
+			if (index[j] != index[j - 1] + 1 ||
+			    slot[j] != slot[j - 1] + 1)
+				break;
+		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
+			      buf->bytes - skip);
+		*err = vss_store_rw_bvec(store, slot[i], buf->bvec,
+					 buf->nr_pages, skip, bytes, true);
+		if (*err)
+			return i;
+	}
+	return nr;
+}
+
+/*
+ * Saves @buf, the old data of the @nr chunks from @first on (one chunk, or
+ * a run), into the newest healthy snapshot. What a failure does is what
+ * it would do to the chunks saved one by one: the chunks before it stay
+ * in that snapshot, the failure fails it, and the chunks from there on go
+ * to the next one.
+ */
+static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 			 struct vss_chunk_buf *buf)
 {
+	u32 slot[VSS_COW_RUN_CHUNKS];
+	u8 index[VSS_COW_RUN_CHUNKS];
 	struct vss_snapshot *target;
 
-	while ((target = vss_cow_target(chain)) &&
-	       !vss_cow_covered(chain, chunk)) {
+	/* index[] holds run positions in a byte. */
+	BUILD_BUG_ON(VSS_COW_RUN_CHUNKS > 256);
+	while ((target = vss_cow_target(chain))) {
 		struct vss_store *store = target->set->store;
-		u32 slot;
-		int ret;
+		int alloc_err = 0, write_err = 0, insert_err = 0;
+		unsigned int i, n = 0, written;
 
-		ret = vss_store_alloc_slot(store, &slot);
-		if (ret) {
+		for (i = 0; i < nr; i++) {
+			if (vss_cow_covered(chain, first + i))
+				continue;
+			alloc_err = vss_store_alloc_slot(store, &slot[n]);
+			if (alloc_err)
+				break;
+			index[n++] = i;
+		}
+		if (!n && !alloc_err)
+			return;
+		written = vss_cow_write_slots(store, buf, index, slot, n,
+					      &write_err);
+		/* Each slot holds its old data now: publish (see the top). */
+		for (i = 0; i < written; i++) {
+			void *exc = xa_mk_value(vss_exc_pack(store, slot[i]));
+
+			insert_err = xa_insert(&target->exceptions,
+					       first + index[i], exc, GFP_NOIO);
+			if (insert_err)
+				break;
+		}
+		/* Those inserted stay, valid even in a failed snapshot. */
+		for (; i < n; i++)
+			vss_store_free_exc(vss_exc_pack(store, slot[i]));
+		if (insert_err)
+			vss_snapshot_fail(target, -insert_err,
+					  "out of memory for the chunk map");
+		else if (write_err)
+			vss_snapshot_fail(target, -write_err,
+					  "cannot write to the diff storage");
+		else if (alloc_err)
 			vss_snapshot_fail(target, ENOSPC,
 					  "diff storage is full");
-			continue;
-		}
-		ret = vss_store_rw_buf(store, slot, buf, true);
-		if (ret) {
-			vss_store_free_exc(vss_exc_pack(store, slot));
-			vss_snapshot_fail(target, -ret,
-					  "cannot write to the diff storage");
-			continue;
-		}
-		ret = xa_insert(&target->exceptions, chunk,
-				xa_mk_value(vss_exc_pack(store, slot)),
-				GFP_NOIO);
-		if (ret) {
-			vss_store_free_exc(vss_exc_pack(store, slot));
-			vss_snapshot_fail(target, -ret,
-					  "out of memory for the chunk map");
-			continue;
-		}
-		return;
+		else
+			return;
 	}
 }
 
@@ -194,17 +268,17 @@ static void vss_cow_copy(struct vss_origin *origin, struct vss_chain *chain,
 			vss_snapshot_fail(target, -ret,
 					  "cannot read the origin to preserve it");
 	} else {
-		vss_cow_save(chain, chunk, buf);
+		vss_cow_save(chain, chunk, 1, buf);
 	}
 	vss_chunk_buf_free(buf);
 }
 
-/* Waits until no image read pins @chunk on the origin. */
-static void vss_read_pins_wait(struct vss_origin *origin, u64 chunk)
+/* Waits until no image read pins a chunk of [@first, @last] on the origin. */
+static void vss_read_pins_wait(struct vss_origin *origin, u64 first, u64 last)
 {
-	/* The exception is in; now look for pins (see the top of the file). */
+	/* The exceptions are in; now look for pins (see the top of the file). */
 	smp_mb();
-	wait_event(origin->cow_wait, !vss_read_pinned(origin, chunk, chunk));
+	wait_event(origin->cow_wait, !vss_read_pinned(origin, first, last));
 }
 
 /**
@@ -260,27 +334,7 @@ void vss_cow_chunk(struct vss_origin *origin, u64 chunk)
 wait_pins:
 	kfree(spare);
 	/* Image reads that began on the origin must see the old data. */
-	vss_read_pins_wait(origin, chunk);
-}
-
-/*
- * A run: consecutive chunks of one write that still need a copy, copied
- * together. It is read from the origin with one request and written to
- * the store with one request per group of consecutive slots, where a copy
- * per chunk takes two requests per chunk. Its buffer holds at most
- * VSS_COW_RUN_BYTES (the largest chunk size) and VSS_COW_RUN_CHUNKS
- * chunks, which bounds the arrays a run keeps on the stack. A run covers
- * only chunks its write touches, so its buffer exceeds the write's own
- * data by less than two chunks. It takes only memory that is free without
- * reclaim: without it at hand, a run is copied chunk by chunk.
- */
-#define VSS_COW_RUN_BYTES	VSS_MAX_CHUNK_SIZE
-#define VSS_COW_RUN_CHUNKS	64
-
-static unsigned int vss_cow_run_max(struct vss_origin *origin)
-{
-	return clamp(VSS_COW_RUN_BYTES >> origin->chunk_shift, 1,
-		     VSS_COW_RUN_CHUNKS);
+	vss_read_pins_wait(origin, chunk, chunk);
 }
 
 /*
@@ -341,99 +395,6 @@ static void vss_cow_release(struct vss_origin *origin, u64 first,
 }
 
 /*
- * Writes the first @nr of the chunks at @index in @buf (run positions,
- * increasing) to @slot of @store, one request per stretch that is
- * consecutive both in the run and in the store.
- *
- * Return: how many were written, all of them unless a request failed,
- * whose error is then in @err.
- */
-static unsigned int vss_cow_write_slots(struct vss_store *store,
-					struct vss_chunk_buf *buf,
-					const u8 *index, const u32 *slot,
-					unsigned int nr, int *err)
-{
-	unsigned int i, j;
-
-	for (i = 0; i < nr; i = j) {
-		size_t skip = (size_t)index[i] << store->chunk_shift;
-		unsigned int bytes;
-
-		for (j = i + 1; j < nr; j++)
-			if (index[j] != index[j - 1] + 1 ||
-			    slot[j] != slot[j - 1] + 1)
-				break;
-		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
-			      buf->bytes - skip);
-		*err = vss_store_rw_bvec(store, slot[i], buf->bvec,
-					 buf->nr_pages, skip, bytes, true);
-		if (*err)
-			return i;
-	}
-	return nr;
-}
-
-/*
- * Saves @buf, the old data of the @nr chunks from @first on, into the
- * newest healthy snapshot, with the outcome of vss_cow_save() for each
- * chunk in turn: the chunks before the first failure stay in that
- * snapshot, the failure fails it, and the chunks from there on go to the
- * next one.
- */
-static void vss_cow_save_run(struct vss_chain *chain, u64 first,
-			     unsigned int nr, struct vss_chunk_buf *buf)
-{
-	u32 slot[VSS_COW_RUN_CHUNKS];
-	u8 index[VSS_COW_RUN_CHUNKS];
-	struct vss_snapshot *target;
-
-	/* index[] holds run positions in a byte. */
-	BUILD_BUG_ON(VSS_COW_RUN_CHUNKS > 256);
-	while ((target = vss_cow_target(chain))) {
-		struct vss_store *store = target->set->store;
-		int alloc_err = 0, write_err = 0, insert_err = 0;
-		unsigned int i, n = 0, written;
-
-		for (i = 0; i < nr; i++) {
-			if (vss_cow_covered(chain, first + i))
-				continue;
-			alloc_err = vss_store_alloc_slot(store, &slot[n]);
-			if (alloc_err)
-				break;
-			index[n++] = i;
-		}
-		if (!n && !alloc_err)
-			return;
-		written = vss_cow_write_slots(store, buf, index, slot, n,
-					      &write_err);
-		/* Each slot holds its old data now: publish (see the top). */
-		for (i = 0; i < written; i++) {
-			insert_err = xa_insert(&target->exceptions,
-					       first + index[i],
-					       xa_mk_value(vss_exc_pack(store,
-									slot[i])),
-					       GFP_NOIO);
-			if (insert_err)
-				break;
-		}
-		/* Those inserted stay, valid even in a failed snapshot. */
-		for (; i < n; i++)
-			vss_store_free_exc(vss_exc_pack(store, slot[i]));
-		if (insert_err)
-			vss_snapshot_fail(target, -insert_err,
-					  "out of memory for the chunk map");
-		else if (write_err)
-			vss_snapshot_fail(target, -write_err,
-					  "cannot write to the diff storage");
-		else if (alloc_err)
-			vss_snapshot_fail(target, ENOSPC,
-					  "diff storage is full");
-		else
-			return;
-	}
-}
-
-/*
  * Copies the @nr claimed chunks from @first on. A run whose buffer or read
  * fails is copied chunk by chunk, so that it never fails a snapshot that
  * the chunks copied one by one would not.
@@ -453,7 +414,7 @@ static void vss_cow_copy_run(struct vss_origin *origin,
 				  __GFP_NOWARN);
 	if (buf && !vss_bdev_rw(origin->handle.bdev, sector, buf, bytes,
 				false)) {
-		vss_cow_save_run(chain, first, nr, buf);
+		vss_cow_save(chain, first, nr, buf);
 		vss_chunk_buf_free(buf);
 		return;
 	}
@@ -485,11 +446,7 @@ static void vss_cow_run(struct vss_origin *origin, u64 first,
 		if (got) {
 			vss_cow_copy_run(origin, chain, first, got);
 			vss_cow_release(origin, first, got);
-			/* The exceptions are in; now look for pins. */
-			smp_mb();
-			wait_event(origin->cow_wait,
-				   !vss_read_pinned(origin, first,
-						    first + got - 1));
+			vss_read_pins_wait(origin, first, first + got - 1);
 		} else {
 			/* Covered, or being copied: as a single write. */
 			vss_cow_chunk(origin, first);
@@ -584,7 +541,7 @@ void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
 	for (chunk = first; chunk <= last; chunk += nr) {
 		/* Copied already, as in vss_cow_chunk(). */
 		if (vss_cow_covered(chain, chunk)) {
-			vss_read_pins_wait(origin, chunk);
+			vss_read_pins_wait(origin, chunk, chunk);
 			nr = 1;
 			continue;
 		}
