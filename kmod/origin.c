@@ -29,8 +29,12 @@
 
 /* More writes than this waiting for copy-on-write make submitters wait. */
 #define VSS_MAX_DEFERRED	256
-/* A bio can touch a whole disk and two of its partitions at most. */
-#define VSS_MAX_BIO_ORIGINS	4
+/*
+ * Origins a write record holds in place. A bio through a whole disk can
+ * cover any number of its partitions, so more go into an array of the
+ * write's own; two partitions and their disk is the common worst case.
+ */
+#define VSS_WRITE_INLINE_ORIGINS	4
 
 /* Origins; RCU for the write path, changed under vss_ctl_lock. */
 static LIST_HEAD(vss_origins);
@@ -46,7 +50,9 @@ struct vss_write {
 	struct bio *bio;
 	struct work_struct work;	/* deferred copy-on-write */
 	unsigned int nr_origins;
-	struct vss_origin *origins[VSS_MAX_BIO_ORIGINS];
+	/* @inline_origins, or a kmalloc'ed array the write owns */
+	struct vss_origin **origins;
+	struct vss_origin *inline_origins[VSS_WRITE_INLINE_ORIGINS];
 };
 
 static struct kmem_cache *vss_write_cache;
@@ -181,16 +187,22 @@ static bool vss_origin_drained(struct vss_origin *origin)
 static void vss_write_endio(struct bio *bio)
 {
 	struct vss_write *write = bio->bi_private;
-	struct vss_origin *origins[VSS_MAX_BIO_ORIGINS];
+	struct vss_origin *inline_copy[VSS_WRITE_INLINE_ORIGINS];
+	struct vss_origin **origins = write->origins;
 	unsigned int i, nr = write->nr_origins;
 
 	bio->bi_end_io = write->end_io;
 	bio->bi_private = write->private;
-	memcpy(origins, write->origins, nr * sizeof(origins[0]));
+	if (origins == write->inline_origins) {
+		memcpy(inline_copy, origins, nr * sizeof(origins[0]));
+		origins = inline_copy;
+	}
 	/* Given back while admitted, so that a drained origin has it back. */
 	vss_write_free(write);
 	for (i = 0; i < nr; i++)
 		vss_origin_unadmit(origins[i]);
+	if (origins != inline_copy)
+		kfree(origins);
 	if (bio->bi_end_io)
 		bio->bi_end_io(bio);
 }
@@ -341,19 +353,79 @@ static int vss_origin_track_write(struct vss_origin *origin, struct bio *bio,
 	return 0;
 }
 
+/*
+ * Admits @bio to every origin of its disk that it overlaps, into @hit,
+ * which has room for @room. Returns how many were admitted; none if a
+ * closed gate was met (*@closed) or if more origins than @room may be hit
+ * (*@more says how many others there are: the caller retries with room
+ * for them). The caller holds the RCU read lock.
+ */
+static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
+			      struct vss_origin **hit, unsigned int room,
+			      unsigned int *more, struct vss_origin **closed)
+{
+	struct vss_origin *origin;
+	unsigned int nr = 0;
+
+	*more = 0;
+	*closed = NULL;
+	list_for_each_entry_rcu(origin, &vss_origins, node) {
+		if (origin->disk != bio->bi_bdev->bd_disk)
+			continue;
+		/* Its snapshots have failed and its tracking is ending. */
+		if (READ_ONCE(origin->removed))
+			continue;
+		if (nr == room) {
+			(*more)++;
+			continue;
+		}
+		vss_origin_admit(origin);
+		smp_mb(); /* pairs with vss_origin_gate_close() */
+		/*
+		 * A closed gate holds every write to the disk: the origin's
+		 * range may be changing (a resize) and is not settled yet.
+		 */
+		if (READ_ONCE(origin->gate_closed)) {
+			vss_origin_unadmit(origin);
+			*closed = origin;
+			break;
+		}
+		/* The range only changes with the gate closed and drained. */
+		smp_rmb();
+		if (end <= origin->start ||
+		    start >= origin->start + READ_ONCE(origin->nr_sectors)) {
+			vss_origin_unadmit(origin);
+			continue;
+		}
+		hit[nr++] = origin;
+	}
+	if (*closed || *more) {
+		while (nr)
+			vss_origin_unadmit(hit[--nr]);
+	}
+	return nr;
+}
+
 /**
  * vss_intercept_write - the write path
  * @bio: a bio entering submit_bio_noacct()
+ *
+ * A bio may cover any number of origins (a write through a whole disk
+ * covers all of its partitions): it is admitted to every one, or held.
  *
  * Return: true if vss took the bio over (held, deferred or completed);
  * false if the caller must submit it now.
  */
 bool vss_intercept_write(struct bio *bio)
 {
-	struct vss_origin *hit[VSS_MAX_BIO_ORIGINS];
-	struct vss_origin *origin, *closed;
+	struct vss_origin *inline_hit[VSS_WRITE_INLINE_ORIGINS];
+	struct vss_origin **hit = inline_hit;
+	unsigned int room = ARRAY_SIZE(inline_hit);
+	bool nowait = bio->bi_opf & REQ_NOWAIT;
+	gfp_t gfp = nowait ? GFP_NOWAIT : GFP_NOIO;
+	struct vss_origin *closed;
 	struct vss_write *write;
-	unsigned int nr, i;
+	unsigned int nr, more, i;
 	sector_t start, end;
 	bool needs_cow = false;
 
@@ -367,64 +439,52 @@ bool vss_intercept_write(struct bio *bio)
 
 	vss_bio_range(bio, &start, &end);
 retry:
-	nr = 0;
-	closed = NULL;
 	rcu_read_lock();
-	list_for_each_entry_rcu(origin, &vss_origins, node) {
-		if (origin->disk != bio->bi_bdev->bd_disk)
-			continue;
-		if (WARN_ON_ONCE(nr == VSS_MAX_BIO_ORIGINS))
-			break;
-		vss_origin_admit(origin);
-		smp_mb(); /* pairs with vss_origin_gate_close() */
-		/*
-		 * A closed gate holds every write to the disk: the origin's
-		 * range may be changing (a resize) and is not settled yet.
-		 */
-		if (READ_ONCE(origin->gate_closed)) {
-			vss_origin_unadmit(origin);
-			closed = origin;
-			break;
-		}
-		/* The range only changes with the gate closed and drained. */
-		smp_rmb();
-		if (end <= origin->start ||
-		    start >= origin->start + READ_ONCE(origin->nr_sectors)) {
-			vss_origin_unadmit(origin);
-			continue;
-		}
-		hit[nr++] = origin;
-	}
+	nr = vss_admit(bio, start, end, hit, room, &more, &closed);
 	if (closed) {
-		for (i = 0; i < nr; i++)
-			vss_origin_unadmit(hit[i]);
 		/*
 		 * A REQ_NOWAIT write must not wait behind the gate: it would be
 		 * failed later from the committing task, where io_uring does
 		 * not retry it. Refused now, its submitter retries it blocking.
 		 */
-		if (bio->bi_opf & REQ_NOWAIT) {
+		if (nowait || vss_origin_hold(closed, bio)) {
 			rcu_read_unlock();
-			bio_wouldblock_error(bio);
-			return true;
-		}
-		if (vss_origin_hold(closed, bio)) {
-			rcu_read_unlock();
+			if (hit != inline_hit)
+				kfree(hit);
+			if (nowait)
+				bio_wouldblock_error(bio);
 			return true;
 		}
 		rcu_read_unlock();
 		goto retry;
 	}
 	rcu_read_unlock();
-	if (!nr)
+	if (more) {
+		/* Never skipped: room for all of them, then again. */
+		room += more;
+		if (hit != inline_hit)
+			kfree(hit);
+		hit = kmalloc_array(room, sizeof(*hit),
+				    nowait ? gfp : gfp | __GFP_NOFAIL);
+		if (!hit) {
+			bio_wouldblock_error(bio);
+			return true;
+		}
+		goto retry;
+	}
+	if (!nr) {
+		if (hit != inline_hit)
+			kfree(hit);
 		return false;
+	}
 
 	/* Admitted: each origin stays alive until vss_write_endio(). */
-	write = vss_write_alloc(bio->bi_opf & REQ_NOWAIT ?
-				GFP_NOWAIT : GFP_NOIO);
+	write = vss_write_alloc(gfp);
 	if (!write) {
 		for (i = 0; i < nr; i++)
 			vss_origin_unadmit(hit[i]);
+		if (hit != inline_hit)
+			kfree(hit);
 		bio_wouldblock_error(bio);
 		return true;
 	}
@@ -432,7 +492,12 @@ retry:
 	write->private = bio->bi_private;
 	write->bio = bio;
 	write->nr_origins = nr;
-	memcpy(write->origins, hit, nr * sizeof(hit[0]));
+	if (hit == inline_hit) {
+		memcpy(write->inline_origins, hit, nr * sizeof(hit[0]));
+		hit = write->inline_origins;
+	}
+	/* The write owns @hit from now on, and frees it at completion. */
+	write->origins = hit;
 	bio->bi_end_io = vss_write_endio;
 	bio->bi_private = write;
 
@@ -449,7 +514,7 @@ retry:
 	if (!needs_cow)
 		return false;
 
-	if (bio->bi_opf & REQ_NOWAIT) {
+	if (nowait) {
 		bio_wouldblock_error(bio);
 		return true;
 	}

@@ -32,6 +32,7 @@ host_packages=(
 	e2fsprogs xfsprogs lvm2 mdadm fio jq sparse util-linux
 	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
+	fdisk	# sfdisk, for the partition tests in the VM
 )
 
 missing=()

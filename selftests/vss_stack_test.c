@@ -373,6 +373,161 @@ TEST_F_TIMEOUT(stack, partition, 90)
 	close(dfd);
 }
 
+/* Bytes that a changed-block query's extents add up to. */
+static int sum_extents(uint64_t offset, uint64_t length, void *arg)
+{
+	(void)offset;
+	*(uint64_t *)arg += length;
+	return 0;
+}
+
+/* Changed bytes of @dev since @from. Return: bytes, or negative errno. */
+static int64_t changed_since(struct vss_nl *nl, dev_t dev,
+			     const struct cbt_point *from)
+{
+	struct cbt_changes_ctx ctx = { .fn = sum_extents };
+	uint64_t bytes = 0;
+	int ret;
+
+	ctx.arg = &bytes;
+	ret = cbt_changes(nl, dev, from, NULL, &ctx);
+	return ret ? ret : (int64_t)bytes;
+}
+
+/* Is every byte of [at, at + len) of @fd zero? */
+static bool reads_zero(int fd, uint64_t at, uint64_t len)
+{
+	unsigned char *buf = aligned_buf(MiB);
+	bool zero = buf != NULL;
+
+	for (uint64_t off = 0; zero && off < len; off += MiB) {
+		size_t n = len - off < MiB ? len - off : MiB;
+
+		if (pread(fd, buf, n, at + off) != (ssize_t)n)
+			zero = false;
+		for (size_t i = 0; zero && i < n; i++)
+			zero = !buf[i];
+	}
+	free(buf);
+	return zero;
+}
+
+#define NR_SMALL_PARTS	7
+
+/*
+ * One bio through the whole disk can cover any number of partitions. A
+ * write-zeroes over six partitions of one set must be copied and tracked
+ * for every one of them, not for the first few only. Then, with the set
+ * deleted, the six stay tracked (so the partitions stay open and cannot
+ * be deleted); a snapshot of the whole disk, which comes after them in
+ * the list of origins, must still see a 16 MiB discard at the disk's
+ * start.
+ */
+TEST_F_TIMEOUT(stack, one_write_over_many_partitions, 180)
+{
+	const char *disk = scratch_disk(0);
+	const uint64_t part_sectors = 2048, first_part = 2048;
+	char paths[NR_SMALL_PARTS][80], table[512];
+	const char *devs[6], *disk_devs[] = { disk };
+	struct cbt_point points[6], disk_point;
+	uint64_t range[2];
+	struct vss_snap_info info;
+	struct vss_created c, whole;
+	int dfd, fd, i, used = 0;
+	int64_t changed;
+
+	used = snprintf(table, sizeof(table), "label: gpt\n");
+	for (i = 0; i < NR_SMALL_PARTS; i++)
+		used += snprintf(table + used, sizeof(table) - used,
+				 "start=%llu, size=%llu\n",
+				 (unsigned long long)(first_part + i * part_sectors),
+				 (unsigned long long)part_sectors);
+	ASSERT_EQ(0, run("printf '%s' | sfdisk -q --wipe always %s", table, disk));
+	for (i = 0; i < NR_SMALL_PARTS; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s%d", disk, i + 1);
+		ASSERT_TRUE(wait_for_path(paths[i], true, 5000))
+			TH_LOG("no %s", paths[i]);
+	}
+	for (i = 0; i < NR_SMALL_PARTS; i++) {
+		fd = open(paths[i], O_RDWR | O_DIRECT);
+		ASSERT_LE(0, fd) TH_LOG("%s: %m", paths[i]);
+		ASSERT_EQ(part_sectors, dev_sectors(fd));
+		ASSERT_EQ(0, fill_stamps(fd, part_sectors, 3 + i));
+		close(fd);
+		if (i < 6)
+			devs[i] = paths[i];
+	}
+	ASSERT_EQ(0, snapshot_devs(self, devs, 6, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	ASSERT_EQ(6, c.nr);
+	for (i = 0; i < 6; i++)
+		ASSERT_EQ(0, cbt_snap_point(&self->nl, c.snap_id[i], &points[i]));
+
+	/* blkdiscard -z over partitions 1 to 6: one bio covers all six. */
+	dfd = open(disk, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, dfd);
+	range[0] = first_part * SECTOR;
+	range[1] = 6 * part_sectors * SECTOR;
+	ASSERT_EQ(0, ioctl(dfd, BLKZEROOUT, range)) TH_LOG("BLKZEROOUT: %m");
+	EXPECT_TRUE(reads_zero(dfd, range[0], range[1]));
+
+	for (i = 0; i < 6; i++) {
+		EXPECT_EQ(0, verify_image_at(c.image[i], 0, part_sectors, NULL,
+					     3 + i, self->why))
+			TH_LOG("image of %s: %s", paths[i], self->why);
+		ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[i], &info));
+		EXPECT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+		/* The set's six snapshots share one store. */
+		EXPECT_EQ(6 * part_sectors * SECTOR, info.storage_used)
+			TH_LOG("%s: store holds %llu bytes", paths[i],
+			       (unsigned long long)info.storage_used);
+		changed = changed_since(&self->nl, rdev_of(paths[i]), &points[i]);
+		EXPECT_EQ((int64_t)(part_sectors * SECTOR), changed)
+			TH_LOG("%s: changed-block list says %lld bytes",
+			       paths[i], (long long)changed);
+	}
+	/* Partition 7 was not written, nor tracked. */
+	fd = open(paths[6], O_RDONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, verify_stamps(fd, part_sectors, NULL, 3 + 6, self->why,
+				   sizeof(self->why))) TH_LOG("%s", self->why);
+	close(fd);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+
+	/* Still tracked, so still open: the kernel refuses to delete them. */
+	EXPECT_NE(0, run_quiet("partx -d --nr 1-6 %s", disk));
+	for (i = 0; i < 6; i++)
+		EXPECT_EQ(0, access(paths[i], F_OK)) TH_LOG("%s gone", paths[i]);
+
+	/* The whole disk, after the six in the list of origins. */
+	ASSERT_EQ(0, fill_stamps(dfd, 16 * MiB / SECTOR, 20));
+	ASSERT_EQ(0, vss_create(&self->nl, disk_devs, 1, self->storage, 0, 0,
+				VSS_CREATE_NO_FREEZE, &whole))
+		TH_LOG("create of %s: %s", disk, self->nl.errmsg);
+	ASSERT_EQ(0, cbt_snap_point(&self->nl, whole.snap_id[0], &disk_point));
+	range[0] = 0;
+	range[1] = 16 * MiB;
+	if (ioctl(dfd, BLKDISCARD, range))
+		ASSERT_EQ(0, ioctl(dfd, BLKZEROOUT, range)) TH_LOG("BLKZEROOUT: %m");
+	EXPECT_EQ(0, verify_image_at(whole.image[0], 0, 16 * MiB / SECTOR, NULL,
+				     20, self->why))
+		TH_LOG("image of %s: %s", disk, self->why);
+	changed = changed_since(&self->nl, rdev_of(disk), &disk_point);
+	EXPECT_EQ((int64_t)(16 * MiB), changed)
+		TH_LOG("%s: changed-block list says %lld bytes", disk,
+		       (long long)changed);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, whole.set_id, false));
+
+	/* Untracked, the partitions are closed and may go. */
+	for (i = 0; i < 6; i++)
+		EXPECT_EQ(0, cbt_untrack(&self->nl, rdev_of(paths[i])));
+	EXPECT_EQ(0, cbt_untrack(&self->nl, rdev_of(disk)));
+	EXPECT_EQ(0, run("partx -d %s", disk));
+	EXPECT_TRUE(wait_for_absence(paths[0], 5000));
+	EXPECT_EQ(0, run("wipefs -qa %s", disk));
+	close(dfd);
+}
+
 static int make_lv(const char *pv)
 {
 	if (run("pvcreate -ff -y %s", pv) || run("vgcreate " VG " %s", pv) ||
