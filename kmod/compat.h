@@ -159,6 +159,17 @@ static inline void vss_ftrace_set_ip(struct ftrace_regs *fregs,
 #endif
 }
 
+/*
+ * Joining the events group needs CAP_SYS_ADMIN (see uapi/linux/vss.h):
+ * generic netlink checks GENL_MCAST_CAP_SYS_ADMIN when a socket binds the
+ * group. The flag came with 6.7 and the stable updates of 6.1 and 6.6
+ * (Debian's 6.1 has it); without it the group would be open to every
+ * user, so vss does not build.
+ */
+#ifndef GENL_MCAST_CAP_SYS_ADMIN
+#error "vss needs GENL_MCAST_CAP_SYS_ADMIN (6.7, or a 6.1/6.6 stable update from December 2023 on)"
+#endif
+
 /* Parsed attributes of a dump request moved into a genl_info in 6.2. */
 static inline struct nlattr **vss_dumpit_attrs(struct netlink_callback *cb)
 {

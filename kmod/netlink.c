@@ -569,8 +569,14 @@ static const struct genl_ops vss_genl_ops[] = {
 	},
 };
 
+/*
+ * Only CAP_SYS_ADMIN may listen (checked when a socket joins the group):
+ * events are sent from the write path, where every listener costs an
+ * atomic allocation, and they stream device names and failure reasons as
+ * they happen. Listing stays open to every user.
+ */
 static const struct genl_multicast_group vss_mcgrps[] = {
-	{ .name = VSS_MCGRP_EVENTS },
+	{ .name = VSS_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN },
 };
 
 struct genl_family vss_genl_family __ro_after_init = {

@@ -4,11 +4,12 @@
  *
  * The kernel module vss.ko is driven over the generic netlink family
  * "vss" (VSS_GENL_NAME), protocol VSS_PROTOCOL_VERSION. Every mutating
- * command needs CAP_SYS_ADMIN in the initial user namespace and fails with
- * EPERM otherwise. Attribute policies are strict: an unknown attribute, a
- * wrong type or a wrong length fails the whole request with EINVAL (or
- * ERANGE for an out-of-range value) and changes nothing. Errors carry an
- * extended ack: a message and, where one attribute is to blame, its offset
+ * command, and joining the events group, needs CAP_SYS_ADMIN in the
+ * initial user namespace and fails with EPERM otherwise. Attribute
+ * policies are strict: an unknown attribute, a wrong type or a wrong
+ * length fails the whole request with EINVAL (or ERANGE for an
+ * out-of-range value) and changes nothing. Errors carry an extended ack:
+ * a message and, where one attribute is to blame, its offset
  * (NLMSGERR_ATTR_OFFS), so a client can name the device it concerns.
  *
  * Objects
@@ -247,7 +248,14 @@
  *             or extents that do not fit the device: the new generation
  *             stays)
  *
- * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS)
+ * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS; CAP_SYS_ADMIN)
+ *   Joining the group (NETLINK_ADD_MEMBERSHIP, or bind() with the group
+ *   in nl_groups) needs CAP_SYS_ADMIN in the initial user namespace and
+ *   fails with EPERM otherwise: events are sent from the write path, where
+ *   each listener costs the kernel an atomic allocation. What they report
+ *   stays readable by everyone through VSS_CMD_GET_SNAPSHOT and
+ *   VSS_CMD_GET_CBT. A listener that reads too slowly gets ENOBUFS from
+ *   recv() (events were lost: list again to resynchronise).
  *             VSS_A_EVENT         u32, enum vss_event
  *             VSS_A_SNAP_ID, VSS_A_SET_ID, VSS_A_ORIGIN where they apply
  *             VSS_A_ERRNO, VSS_A_REASON for failures
