@@ -21,6 +21,13 @@
 #define VSS_NL_EXTENTS_MAX	1024
 /* Room for one message's attributes other than the extents. */
 #define VSS_NL_CBT_OVERHEAD	256
+/*
+ * The newest point a saved state may have. Points count snapshots, so no
+ * generation comes near it; it keeps the points that follow a restored
+ * one from wrapping round to 0 and from reaching U64_MAX, which a query
+ * uses for "now".
+ */
+#define VSS_NL_CBT_MAX_SEQ	S64_MAX
 
 /* The shape of a saved generation, from VSS_A_CBT_STATE. */
 struct vss_cbt_restore_state {
@@ -701,7 +708,7 @@ static int vss_nl_parse_state(struct nlattr *nest, struct vss_cbt_witness *w,
 	w->direct_write_ios = nla_get_u64(tb[VSS_A_CBT_DIRECT_WRITE_IOS]);
 	w->flags = nla_get_u32(tb[VSS_A_CBT_SAVE_FLAGS]);
 	if (!is_power_of_2(block_size) || block_size < VSS_CBT_MIN_BLOCK_SIZE ||
-	    st->oldest > st->seq ||
+	    st->seq > VSS_NL_CBT_MAX_SEQ || st->oldest > st->seq ||
 	    st->seq - st->oldest >= VSS_CBT_MAX_INTERVALS ||
 	    uuid_is_null(&st->generation)) {
 		NL_SET_ERR_MSG_ATTR(extack, nest, "saved state is inconsistent");
@@ -736,7 +743,7 @@ static int vss_nl_restore_begin(struct genl_info *info, dev_t dev)
 	struct vss_cbt_witness saved;
 	struct vss_origin *origin;
 	struct vss_cbt *cbt;
-	u64 bytes, seq;
+	u64 bytes, left;
 	int ret;
 
 	if (!attrs[VSS_A_CBT_STATE]) {
@@ -777,8 +784,10 @@ static int vss_nl_restore_begin(struct genl_info *info, dev_t dev)
 		restore->saved = vss_cbt_alloc(st.size, st.block_shift,
 					       &st.generation, st.oldest,
 					       st.started_ns);
-		for (seq = st.oldest + 1; restore->saved && seq <= st.seq; seq++) {
-			if (vss_cbt_add_interval(restore->saved, seq)) {
+		/* Fewer than VSS_CBT_MAX_INTERVALS: vss_nl_parse_state(). */
+		for (left = st.seq - st.oldest; restore->saved && left; left--) {
+			if (vss_cbt_add_interval(restore->saved,
+						 vss_cbt_seq(restore->saved) + 1)) {
 				vss_cbt_free(restore->saved);
 				restore->saved = NULL;
 			}

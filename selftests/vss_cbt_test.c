@@ -835,4 +835,52 @@ TEST_F(cbt, bad_requests)
 	EXPECT_EQ(1, ctx.messages);
 }
 
+/*
+ * A saved state whose points end at U64_MAX: rebuilding its intervals
+ * one point after the other used to wrap round to 0 and go on until
+ * memory ran out. Refused now, as are more intervals than are kept.
+ */
+TEST_F(cbt, restore_refuses_points_that_wrap)
+{
+	static struct cbt_saved saved;
+	struct cbt_restored r;
+	struct nlattr *seq, *oldest;
+	static const uint64_t bad[][2] = {
+		{ UINT64_MAX - 2, UINT64_MAX },
+		{ (1ULL << 63) - 1, 1ULL << 63 },
+		{ 7, 7 + VSS_CBT_MAX_INTERVALS },
+	};
+	unsigned int i;
+
+	ASSERT_EQ(0, cbt_track(&self->nl, self->dev_b, NULL));
+	ASSERT_EQ(0, cbt_save(&self->nl, self->dev_b, &saved));
+	seq = cbt_saved_attr(&saved, VSS_A_CBT_SEQ);
+	oldest = cbt_saved_attr(&saved, VSS_A_CBT_OLDEST_SEQ);
+	ASSERT_NE(NULL, seq);
+	ASSERT_NE(NULL, oldest);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(NLA_DATA(oldest), &bad[i][0], sizeof(uint64_t));
+		memcpy(NLA_DATA(seq), &bad[i][1], sizeof(uint64_t));
+		EXPECT_EQ(-EINVAL, cbt_restore_step(&self->nl, self->dev_b,
+						    VSS_CBT_RESTORE_BEGIN,
+						    &saved, 0, &r))
+			TH_LOG("points %llu .. %llu",
+			       (unsigned long long)bad[i][0],
+			       (unsigned long long)bad[i][1]);
+		EXPECT_STREQ("saved state is inconsistent", self->nl.errmsg);
+		EXPECT_EQ(-ENOENT, cbt_get(&self->nl, self->dev_b, NULL));
+	}
+	/* The last points a generation may have are taken. */
+	memcpy(NLA_DATA(oldest), &(uint64_t){ (1ULL << 63) - 3 },
+	       sizeof(uint64_t));
+	memcpy(NLA_DATA(seq), &(uint64_t){ (1ULL << 63) - 1 },
+	       sizeof(uint64_t));
+	ASSERT_EQ(0, cbt_restore(&self->nl, self->dev_b, &saved, &r));
+	EXPECT_EQ(VSS_CBT_VERDICT_CONTINUED, r.verdict) TH_LOG("%s", r.reason);
+	EXPECT_EQ((1ULL << 63) - 1, r.info.seq);
+	EXPECT_EQ((1ULL << 63) - 3, r.info.oldest);
+	cbt_saved_release(&saved);
+	EXPECT_EQ(0, cbt_untrack(&self->nl, self->dev_b));
+}
+
 TEST_HARNESS_MAIN

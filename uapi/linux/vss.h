@@ -244,8 +244,11 @@
  *             seen since the first step are added to its current
  *             interval. reply: VSS_A_CBT, VSS_A_CBT_VERDICT
  *   errors:   EALREADY (already tracked), EBUSY (the device has
- *             snapshots), ENOENT (no restore in progress), EINVAL (state
- *             or extents that do not fit the device: the new generation
+ *             snapshots), ENOENT (no restore in progress), EINVAL (a
+ *             state that is incomplete or inconsistent, such as more than
+ *             VSS_CBT_MAX_INTERVALS intervals or a newest point above
+ *             2^63 - 1, which no generation reaches: nothing starts; or
+ *             extents that do not fit the device: the new generation
  *             stays)
  *
  * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS; CAP_SYS_ADMIN)
