@@ -77,9 +77,6 @@ static const struct nla_policy vss_policy[VSS_A_MAX + 1] = {
 	[VSS_A_CBT_STATE] = NLA_POLICY_NESTED(vss_cbt_state_policy),
 };
 
-/* Upper bound of one VSS_A_SNAPSHOT nest, less its storage path. */
-#define VSS_NL_SNAPSHOT_SIZE	1024
-
 /* Mutating commands need CAP_SYS_ADMIN in the initial user namespace. */
 int vss_nl_require_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 {
@@ -129,6 +126,12 @@ int vss_nl_parse_device(struct nlattr *attr, dev_t *dev,
 	}
 	*dev = MKDEV(major, minor);
 	return 0;
+}
+
+/* Room for @snap's VSS_A_SNAPSHOT nest: its storage path is up to 4 KiB. */
+size_t vss_nl_snapshot_size(const struct vss_snapshot *snap)
+{
+	return VSS_NL_SNAPSHOT_SIZE + strlen(snap->set->store->path);
 }
 
 /* Fills one VSS_A_SNAPSHOT nest. Callers hold vss_ctl_lock or a reference
@@ -381,17 +384,18 @@ static int vss_nl_get_snapshot(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "snapshot id required");
 		return -EINVAL;
 	}
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
 	mutex_lock(&vss_ctl_lock);
 	snap = vss_snapshot_find(nla_data(info->attrs[VSS_A_SNAP_ID]));
 	if (!snap) {
 		mutex_unlock(&vss_ctl_lock);
-		nlmsg_free(msg);
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VSS_A_SNAP_ID],
 				    "no such snapshot");
 		return -ENOENT;
+	}
+	msg = genlmsg_new(vss_nl_snapshot_size(snap), GFP_KERNEL);
+	if (!msg) {
+		mutex_unlock(&vss_ctl_lock);
+		return -ENOMEM;
 	}
 	hdr = genlmsg_put_reply(msg, info, &vss_genl_family, 0,
 				VSS_CMD_GET_SNAPSHOT);
@@ -424,6 +428,9 @@ static int vss_nl_dump_start(struct netlink_callback *cb)
 			return -EINVAL;
 	}
 	cb->args[1] = dev;
+	/* One snapshot with the longest storage path fits a message. */
+	cb->min_dump_alloc = NLMSG_HDRLEN + GENL_HDRLEN + VSS_NL_SNAPSHOT_SIZE +
+			     VSS_PATH_MAX;
 	return 0;
 }
 
@@ -433,6 +440,7 @@ static int vss_nl_dump_snapshots(struct sk_buff *skb,
 	dev_t filter = cb->args[1];
 	struct vss_snapshot *snap;
 	long skip = cb->args[0];
+	bool full = false;
 	long sent = 0;
 
 	mutex_lock(&vss_ctl_lock);
@@ -448,10 +456,13 @@ static int vss_nl_dump_snapshots(struct sk_buff *skb,
 		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
 				  cb->nlh->nlmsg_seq, &vss_genl_family,
 				  NLM_F_MULTI, VSS_CMD_GET_SNAPSHOT);
-		if (!hdr)
+		if (!hdr) {
+			full = true;
 			break;
+		}
 		if (vss_nl_put_snapshot(skb, snap)) {
 			genlmsg_cancel(skb, hdr);
+			full = true;
 			break;
 		}
 		genlmsg_end(skb, hdr);
@@ -459,6 +470,9 @@ static int vss_nl_dump_snapshots(struct sk_buff *skb,
 	}
 	mutex_unlock(&vss_ctl_lock);
 	cb->args[0] += sent;
+	/* Not even one fitted a message sized for any: say so. */
+	if (full && !skb->len)
+		return -EMSGSIZE;
 	return skb->len;
 }
 

@@ -812,6 +812,55 @@ TEST_F(store, events_name_their_snapshot)
 }
 
 /*
+ * A storage path of almost VSS_PATH_MAX bytes: its snapshot's events, its
+ * GET_SNAPSHOT reply and its dump entry are larger than NLMSG_GOODSIZE,
+ * and each must still come whole (the events used to be dropped without
+ * a word, the reply to fail and the dump to end before the snapshot).
+ */
+TEST_F(store, events_with_a_long_storage_path)
+{
+	static char buf[VSS_NL_BUF], path[4096];
+	const char *dir = FS_DIR;
+	struct vss_snap_info info;
+	struct vss_attrs a, snap;
+	struct vss_created c;
+	size_t len;
+	int type;
+
+	len = snprintf(path, sizeof(path), "%s", dir);
+	while (len + 1 + 250 < 3900) {
+		path[len++] = '/';
+		memset(path + len, 'd', 250);
+		len += 250;
+		path[len] = 0;
+		ASSERT_EQ(0, mkdir(path, 0755)) TH_LOG("mkdir: %m");
+	}
+	TH_LOG("storage path of %zu bytes", len);
+	ASSERT_EQ(0, create_one(self, path, true, 16 * MiB, 0, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	do {
+		type = vss_next_event(&self->ev, 5000, &a, buf);
+	} while (type == VSS_EVENT_CBT_NEW_GENERATION);
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_CREATED, type)
+		TH_LOG("no created event (%d)", type);
+	vss_parse_nested(a.a[VSS_A_SNAPSHOT], &snap);
+	ASSERT_NE(NULL, snap.a[VSS_A_STORAGE_PATH]);
+	EXPECT_STREQ(path, (const char *)NLA_DATA(snap.a[VSS_A_STORAGE_PATH]));
+
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info))
+		TH_LOG("GET_SNAPSHOT: %s", self->nl.errmsg);
+	EXPECT_EQ(VSS_STORAGE_TMPFILE, info.storage_kind);
+	EXPECT_EQ(1, vss_count_snapshots(&self->nl)) TH_LOG("the dump misses it");
+
+	ASSERT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	type = vss_next_event(&self->ev, 5000, &a, buf);
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_DELETED, type)
+		TH_LOG("no deleted event (%d)", type);
+	EXPECT_EQ(0, memcmp(NLA_DATA(a.a[VSS_A_SNAP_ID]), c.snap_id[0],
+			    VSS_ID_LEN));
+}
+
+/*
  * Bad requests: each fails with the documented error and leaves nothing
  * behind (no snapshot, no tracked origin, no held storage).
  */
