@@ -112,7 +112,13 @@ bool vss_image_is_disk(struct gendisk *disk)
 
 unsigned int vss_image_openers(struct vss_image *image)
 {
-	return atomic_read(&image->openers);
+	return atomic_read(&image->snap->image_openers);
+}
+
+/* The name of the image disk @devt: "vssN". */
+void vss_image_name(dev_t devt, char name[DISK_NAME_LEN])
+{
+	snprintf(name, DISK_NAME_LEN, "vss%u", MINOR(devt));
 }
 
 static void vss_image_req_error(struct vss_image_req *req,
@@ -780,7 +786,7 @@ static int vss_image_open(VSS_BDOPS_OPEN_ARGS)
 {
 	struct vss_image *image = VSS_BDOPS_OPEN_DISK->private_data;
 
-	atomic_inc(&image->openers);
+	atomic_inc(&image->snap->image_openers);
 	return 0;
 }
 
@@ -788,7 +794,7 @@ static void vss_image_release(VSS_BDOPS_RELEASE_ARGS)
 {
 	struct vss_image *image = disk->private_data;
 
-	atomic_dec(&image->openers);
+	atomic_dec(&image->snap->image_openers);
 }
 
 static void vss_image_free_disk(struct gendisk *disk)
@@ -888,7 +894,7 @@ int vss_image_create(struct vss_snapshot *snap)
 	disk->fops = &vss_image_fops;
 	disk->private_data = image;
 	disk->flags |= GENHD_FL_NO_PART;
-	snprintf(disk->disk_name, DISK_NAME_LEN, "vss%d", image->index);
+	vss_image_name(MKDEV(vss_image_major, image->index), disk->disk_name);
 	set_capacity(disk, snap->origin->nr_sectors);
 	image->disk = disk;
 
@@ -901,6 +907,7 @@ int vss_image_create(struct vss_snapshot *snap)
 		goto err_ida;
 	}
 	snap->image = image;
+	WRITE_ONCE(snap->image_devt, disk_devt(disk));
 	return 0;
 
 err_ida:

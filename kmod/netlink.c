@@ -134,16 +134,24 @@ size_t vss_nl_snapshot_size(const struct vss_snapshot *snap)
 	return VSS_NL_SNAPSHOT_SIZE + strlen(snap->set->store->path);
 }
 
-/* Fills one VSS_A_SNAPSHOT nest. Callers hold vss_ctl_lock or a reference
- * that keeps @snap's set alive.
+/*
+ * Fills one VSS_A_SNAPSHOT nest. Callers hold vss_ctl_lock, or found @snap
+ * in its origin's chain (which keeps its set alive).
  */
 int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 {
+	dev_t image_devt = READ_ONCE(snap->image_devt);
 	struct vss_origin *origin = snap->origin;
 	struct vss_store *store = snap->set->store;
-	struct vss_image *image = snap->image;
-	struct nlattr *nest;
 	int state = READ_ONCE(snap->state);
+	char image_name[DISK_NAME_LEN];
+	struct nlattr *nest;
+
+	/* Never through snap->image: see struct vss_snapshot. */
+	if (READ_ONCE(snap->image_dead))
+		image_devt = 0;
+	if (image_devt)
+		vss_image_name(image_devt, image_name);
 
 	nest = nla_nest_start(skb, VSS_A_SNAPSHOT);
 	if (!nest)
@@ -151,9 +159,8 @@ int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 	if (nla_put(skb, VSS_A_SNAP_ID, VSS_ID_LEN, &snap->id) ||
 	    nla_put(skb, VSS_A_SET_ID, VSS_ID_LEN, &snap->set->id) ||
 	    vss_nl_put_device(skb, VSS_A_ORIGIN, origin->dev, origin->name) ||
-	    (image && vss_nl_put_device(skb, VSS_A_IMAGE,
-					disk_devt(image->disk),
-					image->disk->disk_name)) ||
+	    (image_devt && vss_nl_put_device(skb, VSS_A_IMAGE, image_devt,
+					     image_name)) ||
 	    nla_put_u32(skb, VSS_A_INDEX, snap->index) ||
 	    nla_put_u64_64bit(skb, VSS_A_CREATED_NS, snap->created_ns,
 			      VSS_A_PAD) ||
@@ -170,7 +177,7 @@ int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 	    nla_put_u64_64bit(skb, VSS_A_HOLD_US, snap->set->hold_us,
 			      VSS_A_PAD) ||
 	    nla_put_u32(skb, VSS_A_OPEN_COUNT,
-			image ? vss_image_openers(image) : 0) ||
+			atomic_read(&snap->image_openers)) ||
 	    nla_put(skb, VSS_A_CBT_GENERATION, VSS_ID_LEN,
 		    &snap->cbt_generation) ||
 	    nla_put_u64_64bit(skb, VSS_A_CBT_SEQ, snap->cbt_seq, VSS_A_PAD))

@@ -137,6 +137,7 @@ static struct vss_snapshot *vss_snapshot_alloc(struct vss_set *set,
 	xa_init(&snap->exceptions);
 	xa_init(&snap->overlay);
 	mutex_init(&snap->overlay_lock);
+	atomic_set(&snap->image_openers, 0);
 	snap->state = VSS_STATE_ACTIVE;
 	return snap;
 }

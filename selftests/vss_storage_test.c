@@ -15,6 +15,7 @@
 #include "vss_util.h"
 #include "vss_sys.h"
 #include "vss_harness.h"
+#include <pthread.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
@@ -208,6 +209,8 @@ FIXTURE_TEARDOWN(store)
 	if (self->ev.fd >= 0)
 		vss_nl_close(&self->ev);
 	umount_all(FS_DIR);
+	if (!access("/dev/mapper/vss_st_err", F_OK))
+		run_quiet("dmsetup remove vss_st_slow; dmsetup remove vss_st_err");
 }
 
 /*
@@ -809,6 +812,68 @@ TEST_F(store, events_name_their_snapshot)
 			EXPECT_EQ(minor(dev), vss_get_u32(o.a[VSS_A_DEV_MINOR]));
 		}
 	}
+}
+
+struct one_write {
+	FIXTURE_DATA(store) *self;
+	int ret;
+};
+
+/* A first write to chunk 5 (64 KiB chunks), from a thread of its own. */
+static void *first_write_thread(void *arg)
+{
+	struct one_write *w = arg;
+
+	w->ret = touch_chunk(w->self, 64 * 1024, 5, 8);
+	return NULL;
+}
+
+/*
+ * A snapshot fails while it is being deleted: its store (dm-delay over
+ * dm-error) fails a copy's write only after the delete has removed the
+ * image and waits for the copy. The failure's event, built by the copy
+ * worker while the image is gone, must not show the image any more (it
+ * once followed the image pointer, whose object goes with the disk), and
+ * the origin's write completes.
+ */
+TEST_F(store, snapshot_fails_while_it_is_deleted)
+{
+	static char buf[VSS_NL_BUF];
+	struct one_write w = { .self = self };
+	struct vss_attrs a, snap;
+	struct vss_created c;
+	bool deleted = false;
+	pthread_t t;
+	int type;
+
+	ASSERT_EQ(0, run("dmsetup create vss_st_err --table '0 131072 error' && "
+			 "dmsetup create vss_st_slow --table '0 131072 delay /dev/mapper/vss_st_err 0 400' && "
+			 "dmsetup mknodes"));
+	ASSERT_EQ(0, create_one(self, "/dev/mapper/vss_st_slow", false, 0,
+				64 * 1024, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	ASSERT_EQ(0, pthread_create(&t, NULL, first_write_thread, &w));
+	usleep(100 * 1000);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, true))
+		TH_LOG("delete: %s", self->nl.errmsg);
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, w.ret) TH_LOG("the origin's write failed");
+	for (;;) {
+		type = vss_next_event(&self->ev, 3000, &a, buf);
+		if (type < 0 || type == VSS_EVENT_SNAPSHOT_FAILED)
+			break;
+		if (type == VSS_EVENT_SNAPSHOT_DELETED)
+			deleted = true;
+	}
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_FAILED, type) TH_LOG("no failed event");
+	EXPECT_TRUE(deleted) TH_LOG("the copy failed before the delete began");
+	vss_parse_nested(a.a[VSS_A_SNAPSHOT], &snap);
+	EXPECT_EQ(NULL, snap.a[VSS_A_IMAGE])
+		TH_LOG("the event of a deleted snapshot shows its image");
+	EXPECT_NE(NULL, snap.a[VSS_A_SET_ID]);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
 }
 
 /*
