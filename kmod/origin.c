@@ -146,7 +146,9 @@ static void vss_origin_chunks(struct vss_origin *origin, sector_t start,
 /*
  * Counts a write in on this CPU. Per-CPU, so that admitting and completing
  * writes never contend for one cache line; the caller then issues a full
- * barrier before it looks at the gate.
+ * barrier before it looks at the gate. See struct vss_origin for why a
+ * count raised and lowered again by the admission itself must stay on
+ * one CPU.
  */
 static void vss_origin_admit(struct vss_origin *origin)
 {
@@ -169,10 +171,9 @@ static void vss_origin_unadmit(struct vss_origin *origin)
 
 /*
  * Have all admitted writes completed? Exact once no write can be admitted
- * any more (gate closed, or origin unlisted after a grace period): from
- * then on every count only falls, so a sum of counts read one after the
- * other is never below the true number, and zero means zero. Unsigned
- * counts wrap, and their sum with them.
+ * any more (gate closed, or origin unlisted after a grace period): the
+ * sum of counts read one after the other is then never below the true
+ * number (see struct vss_origin), and zero means zero.
  */
 static bool vss_origin_drained(struct vss_origin *origin)
 {
@@ -359,6 +360,9 @@ static int vss_origin_track_write(struct vss_origin *origin, struct bio *bio,
  * closed gate was met (*@closed) or if more origins than @room may be hit
  * (*@more says how many others there are: the caller retries with room
  * for them). The caller holds the RCU read lock.
+ *
+ * Preemption is off throughout, so that a count raised here and lowered
+ * again here is raised and lowered on one CPU (see struct vss_origin).
  */
 static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 			      struct vss_origin **hit, unsigned int room,
@@ -369,6 +373,7 @@ static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 
 	*more = 0;
 	*closed = NULL;
+	preempt_disable();
 	list_for_each_entry_rcu(origin, &vss_origins, node) {
 		if (origin->disk != bio->bi_bdev->bd_disk)
 			continue;
@@ -403,6 +408,7 @@ static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 		while (nr)
 			vss_origin_unadmit(hit[--nr]);
 	}
+	preempt_enable();
 	return nr;
 }
 
