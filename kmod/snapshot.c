@@ -303,6 +303,15 @@ int vss_set_create(const struct vss_create_params *p,
 			result->bad_dev = nr;
 			goto err_unwind;
 		}
+		/* Its writes are another set's copies: see vss_store_on_device(). */
+		if (vss_store_on_device(slot->origin->handle.bdev)) {
+			result->bad_dev = nr;
+			NL_SET_ERR_MSG(extack,
+				       "device holds the diff storage of a snapshot set");
+			ret = -EXDEV;
+			nr++;
+			goto err_unwind;
+		}
 		/* A resize ends the generation before this point is made. */
 		vss_origin_check_size(slot->origin);
 		old = vss_chain_of(slot->origin);

@@ -156,6 +156,43 @@ static struct vss_store *vss_store_find_shared(struct inode *inode,
 }
 
 /**
+ * vss_store_on_device - does a store keep its data on @bdev?
+ * @bdev: a device about to become an origin
+ *
+ * A store's own writes would then need copies of their own, made from
+ * inside the copies they serve; an origin is therefore never a store, as
+ * a store never lies on an origin. The caller holds vss_ctl_lock, under
+ * which no store goes away (stores go with their sets and slots, which
+ * only the control path frees last).
+ *
+ * Return: true if some store's device (a block store, or the device of a
+ * file store's filesystem) overlaps @bdev.
+ */
+bool vss_store_on_device(struct block_device *bdev)
+{
+	sector_t start = bdev->bd_start_sect;
+	sector_t end = start + bdev_nr_sectors(bdev);
+	struct vss_store *store;
+	unsigned long id;
+	bool found = false;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	rcu_read_lock();
+	xa_for_each(&vss_stores, id, store) {
+		struct block_device *backing = store->backing;
+
+		if (backing && backing->bd_disk == bdev->bd_disk &&
+		    backing->bd_start_sect < end &&
+		    start < backing->bd_start_sect + bdev_nr_sectors(backing)) {
+			found = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return found;
+}
+
+/**
  * vss_store_open - open the diff storage named by @params->path
  * @params: path, limit in bytes (0: default for the kind), chunk size
  * @extack: receives the reason of a failure

@@ -75,6 +75,7 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 				 struct netlink_ext_ack *extack);
 struct vss_store *vss_store_get_by_id(int id);
 void vss_store_put(struct vss_store *store);
+bool vss_store_on_device(struct block_device *bdev);
 static inline void vss_store_get(struct vss_store *store)
 {
 	kref_get(&store->kref);

@@ -630,6 +630,58 @@ TEST_F_TIMEOUT(stack, scsi_disk, 90)
 	quick_integrity(_metadata, self, scratch_disk(6));
 }
 
+#define NEST_FS_DIR	"/tmp/vss_stack_nest"
+
+/*
+ * Stores and origins never nest. After a set of disk 5 with its store on
+ * disk 4, a set of disk 4 (its store on disk 6) would copy disk 4's
+ * chunks into disk 6 from inside disk 5's copies: refused with EXDEV, as
+ * a store on a snapshotted device is. The same for the device under a
+ * file store's filesystem. The refusals leave nothing behind.
+ */
+TEST_F_TIMEOUT(stack, stores_and_origins_never_nest, 90)
+{
+	const char *a = scratch_disk(5), *store = scratch_disk(4);
+	const char *c_disk = scratch_disk(6);
+	const char *set1[] = { a }, *set2[] = { store }, *set3[] = { c_disk };
+	struct vss_created c1, c2;
+
+	ASSERT_EQ(0, open_origin(self, a));
+	ASSERT_EQ(0, vss_create(&self->nl, set1, 1, store, 0, 0,
+				VSS_CREATE_NO_FREEZE, &c1))
+		TH_LOG("create of %s: %s", a, self->nl.errmsg);
+	EXPECT_EQ(-EXDEV, vss_create(&self->nl, set2, 1, c_disk, 0, 0,
+				     VSS_CREATE_NO_FREEZE, &c2))
+		TH_LOG("a set of the store %s: %s", store, self->nl.errmsg);
+	EXPECT_STREQ("device holds the diff storage of a snapshot set",
+		     self->nl.errmsg);
+	EXPECT_NE(0, self->nl.err_offset) TH_LOG("no device blamed");
+	EXPECT_EQ(1, vss_count_snapshots(&self->nl));
+	/* Nor is the store's device left tracked by the refusal. */
+	EXPECT_EQ(-ENOENT, cbt_get(&self->nl, rdev_of(store), NULL));
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c1.set_id, false));
+
+	/* A directory store on an ext4 on disk 6; then a set of disk 6. */
+	umount_all(NEST_FS_DIR);
+	mkdir(NEST_FS_DIR, 0755);
+	ASSERT_EQ(0, run("mkfs.ext4 -q -F %s && mount %s %s", c_disk, c_disk,
+			 NEST_FS_DIR));
+	ASSERT_EQ(0, vss_create(&self->nl, set1, 1, NEST_FS_DIR, 16 << 20, 0,
+				VSS_CREATE_NO_FREEZE, &c1))
+		TH_LOG("create of %s: %s", a, self->nl.errmsg);
+	EXPECT_EQ(-EXDEV, vss_create(&self->nl, set3, 1, store, 0, 0,
+				     VSS_CREATE_NO_FREEZE, &c2))
+		TH_LOG("a set of %s under the file store: %s", c_disk,
+		       self->nl.errmsg);
+	EXPECT_EQ(1, vss_count_snapshots(&self->nl));
+	EXPECT_EQ(0, random_writes(self, 50));
+	EXPECT_EQ(0, verify_image_at(c1.image[0], 0, self->sectors, NULL, 1,
+				     self->why)) TH_LOG("image: %s", self->why);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c1.set_id, false));
+	umount_all(NEST_FS_DIR);
+	run_quiet("wipefs -qa %s", c_disk);
+}
+
 /*
  * The origin goes away (SCSI hot unplug through sysfs): its snapshot
  * fails with a reason and an event, the image answers EIO, delete works.

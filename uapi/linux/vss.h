@@ -70,7 +70,9 @@
  *   an error concerns.
  *   errors:   ENXIO or ENODEV (a device number names no block device),
  *             EXDEV (storage lies on a device of the set or on a
- *             snapshotted device), EOPNOTSUPP (zoned,
+ *             snapshotted or tracked device, or a device of the set holds
+ *             the storage of a set: a block store, or the filesystem of a
+ *             file store), EOPNOTSUPP (zoned,
  *             inline-encryption or integrity device), ENOSPC (storage too
  *             small), ETIMEDOUT (hold limit), E2BIG (too many snapshots of
  *             one origin), EINVAL
