@@ -355,6 +355,21 @@ static int vss_origin_track_write(struct vss_origin *origin, struct bio *bio,
 }
 
 /*
+ * May [@start, @end) (disk sectors) overlap @origin while its gate is
+ * closed? Its range may be changing then (a resize, vss_origin_renew_cbt()):
+ * the end it had and the one it gets are both within the larger of the
+ * one last set and the device's size now, which the resize set first.
+ */
+static bool vss_origin_may_cover(struct vss_origin *origin, sector_t start,
+				 sector_t end)
+{
+	sector_t sectors = max(READ_ONCE(origin->nr_sectors),
+			       bdev_nr_sectors(origin->handle.bdev));
+
+	return start < origin->start + sectors && origin->start < end;
+}
+
+/*
  * Admits @bio to every origin of its disk that it overlaps, into @hit,
  * which has room for @room. Returns how many were admitted; none if a
  * closed gate was met (*@closed) or if more origins than @room may be hit
@@ -387,11 +402,15 @@ static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 		vss_origin_admit(origin);
 		smp_mb(); /* pairs with vss_origin_gate_close() */
 		/*
-		 * A closed gate holds every write to the disk: the origin's
-		 * range may be changing (a resize) and is not settled yet.
+		 * A closed gate holds the writes that may overlap the origin,
+		 * and only those: others, such as vss's own store writes to
+		 * another partition of the disk, which the drain behind the
+		 * gate may be waiting for, go on.
 		 */
 		if (READ_ONCE(origin->gate_closed)) {
 			vss_origin_unadmit(origin);
+			if (!vss_origin_may_cover(origin, start, end))
+				continue;
 			*closed = origin;
 			break;
 		}
@@ -579,7 +598,12 @@ void vss_origin_gate_open(struct vss_origin *origin)
 	struct bio *bio;
 
 	spin_lock_irq(&origin->gate_lock);
-	WRITE_ONCE(origin->gate_closed, false);
+	/*
+	 * What changed behind the gate (the range) is seen by a write that
+	 * sees it open: pairs with the smp_rmb() after the write path's look
+	 * at the gate.
+	 */
+	smp_store_release(&origin->gate_closed, false);
 	held = origin->held;
 	bio_list_init(&origin->held);
 	spin_unlock_irq(&origin->gate_lock);
@@ -837,8 +861,9 @@ void vss_origin_put_if_unused(struct vss_origin *origin)
  * vss_origin_quiesce - close @origin's write gate and drain it
  * @origin: the origin; the caller holds vss_ctl_lock
  *
- * Until vss_origin_gate_open(), no write to the origin's disk is admitted
- * and none is in progress in vss: the origin's state may change.
+ * Until vss_origin_gate_open(), no write that may overlap the origin is
+ * admitted to it and none admitted is in progress in vss: the origin's
+ * state may change. Writes elsewhere on its disk go on.
  */
 void vss_origin_quiesce(struct vss_origin *origin)
 {

@@ -24,6 +24,7 @@
 #include "vss_sys.h"
 #include "vss_harness.h"
 #include <libgen.h>
+#include <pthread.h>
 #include <sys/sysmacros.h>
 
 #define VG		"vsstestvg"
@@ -366,6 +367,126 @@ TEST_F_TIMEOUT(stack, partition, 90)
 	close(self->fd);
 	self->fd = -1;
 	/* Leave the disk without a partition table. */
+	memset(self->buf, 0, SECTOR);
+	EXPECT_EQ(SECTOR, pwrite(dfd, self->buf, SECTOR, 0));
+	fsync(dfd);
+	EXPECT_EQ(0, ioctl(dfd, BLKRRPART)) TH_LOG("BLKRRPART: %m");
+	close(dfd);
+}
+
+#define GATE_WRITERS	8
+
+struct gate_writer {
+	int fd;				/* the origin partition, O_DIRECT */
+	uint64_t first, sectors;	/* this writer's region of it */
+	uint16_t *expect;		/* the whole partition's */
+	volatile bool *stop;
+	uint64_t state;
+	uint16_t seq;
+	unsigned long writes;
+	int err;
+};
+
+/* Random writes of 8 to 128 sectors to its own region until told to stop. */
+static void *gate_writer_thread(void *arg)
+{
+	struct gate_writer *w = arg;
+	void *buf = aligned_buf(128 * SECTOR);
+
+	if (!buf) {
+		w->err = ENOMEM;
+		return NULL;
+	}
+	while (!*w->stop && !w->err) {
+		unsigned int len = 8 + rnd(&w->state) % 121;
+		uint64_t at = w->first + rnd(&w->state) % (w->sectors - len + 1);
+		uint16_t seq = ++w->seq;
+
+		if (write_stamps(w->fd, buf, at, len, seq)) {
+			w->err = errno ?: EIO;
+			break;
+		}
+		for (unsigned int k = 0; k < len; k++)
+			w->expect[at + k] = seq;
+		w->writes++;
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * The store on a sibling partition of the origin. A delete, an untrack or
+ * a track closes the origin's write gate and waits for the writes in
+ * flight, some of which are copying: their store writes go to the other
+ * partition of the same disk and must not wait behind that gate (they
+ * did, and the drain waited for ever with the control lock held). Many
+ * writers keep copies going while snapshots are taken and deleted and
+ * tracking is stopped and started again, over and over; every command
+ * must succeed in its time and every write land.
+ */
+TEST_F_TIMEOUT(stack, store_on_a_sibling_partition_under_writes, 240)
+{
+	const char *disk = scratch_disk(0);
+	static const uint32_t parts[2][2] = { { 2048, 32768 }, { 34816, 96256 } };
+	char p1[80], p2[80];
+	const char *devs[] = { p1 };
+	struct gate_writer w[GATE_WRITERS];
+	pthread_t t[GATE_WRITERS];
+	volatile bool stop = false;
+	unsigned long writes = 0;
+	struct vss_created c;
+	int dfd, i, round;
+
+	snprintf(p1, sizeof(p1), "%s1", disk);
+	snprintf(p2, sizeof(p2), "%s2", disk);
+	dfd = open(disk, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, write_mbr(dfd, parts, 2));
+	ASSERT_EQ(0, ioctl(dfd, BLKRRPART)) TH_LOG("BLKRRPART: %m");
+	ASSERT_TRUE(wait_for_path(p1, true, 5000)) TH_LOG("no %s", p1);
+	ASSERT_TRUE(wait_for_path(p2, true, 5000)) TH_LOG("no %s", p2);
+	ASSERT_EQ(0, open_origin(self, p1));
+	ASSERT_EQ(parts[0][1], self->sectors);
+
+	for (i = 0; i < GATE_WRITERS; i++) {
+		w[i] = (struct gate_writer){
+			.fd = self->fd, .expect = self->expect, .stop = &stop,
+			.sectors = self->sectors / GATE_WRITERS,
+			.state = 0x9e3779b97f4a7c15ULL * (i + 1), .seq = 1,
+		};
+		w[i].first = i * w[i].sectors;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, gate_writer_thread, &w[i]));
+	}
+	for (round = 0; round < 24; round++) {
+		ASSERT_EQ(0, vss_create(&self->nl, devs, 1, p2, 0, 64 * 1024,
+					VSS_CREATE_NO_FREEZE, &c))
+			TH_LOG("round %d: create: %s", round, self->nl.errmsg);
+		usleep(30 * 1000);
+		if (round % 3 == 1) {
+			/* Tracking ends and starts again: two more quiesces. */
+			EXPECT_EQ(0, cbt_untrack(&self->nl, rdev_of(p1)))
+				TH_LOG("round %d: untrack: %s", round, self->nl.errmsg);
+			usleep(20 * 1000);
+			EXPECT_EQ(0, cbt_track(&self->nl, rdev_of(p1), NULL))
+				TH_LOG("round %d: track: %s", round, self->nl.errmsg);
+			usleep(20 * 1000);
+		}
+		ASSERT_EQ(0, vss_delete_set(&self->nl, c.set_id, false))
+			TH_LOG("round %d: delete: %s", round, self->nl.errmsg);
+	}
+	stop = true;
+	for (i = 0; i < GATE_WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, w[i].err) TH_LOG("writer %d: %s", i, strerror(w[i].err));
+		writes += w[i].writes;
+	}
+	TH_LOG("%lu writes in 24 rounds", writes);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, cbt_untrack(&self->nl, rdev_of(p1)));
+	close(self->fd);
+	self->fd = -1;
 	memset(self->buf, 0, SECTOR);
 	EXPECT_EQ(SECTOR, pwrite(dfd, self->buf, SECTOR, 0));
 	fsync(dfd);
