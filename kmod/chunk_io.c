@@ -7,6 +7,7 @@
 #include "vss.h"
 #include "chunk_io.h"
 #include <linux/uio.h>
+#include <linux/fs.h>
 #include <linux/slab.h>
 
 /* @gfp: GFP_NOIO, maybe with flags that make it fail rather than wait */
@@ -95,6 +96,49 @@ int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 }
 
 /**
+ * vss_file_freeze_protect - take @file's filesystem's freeze protection
+ * @file: a file about to be written or grown
+ * @nowait: fail rather than wait for a frozen filesystem
+ *
+ * A store's writes take the protection themselves, around a direct call
+ * of the filesystem's method: vfs_iter_write() takes none on 6.1 (it
+ * would write into a frozen filesystem) and takes it from 6.7 on, where
+ * it waits for the thaw, and taking it twice could deadlock against a
+ * freezer waiting in between. Copy-on-write must never make an origin's
+ * writes wait for a thaw: it asks for @nowait and fails its snapshot.
+ *
+ * Return: 0, or -EBUSY if @nowait and the filesystem is frozen (or
+ * freezing). Undone by sb_end_write().
+ */
+int vss_file_freeze_protect(struct file *file, bool nowait)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+
+	if (!nowait)
+		sb_start_write(sb);
+	else if (!sb_start_write_trylock(sb))
+		return -EBUSY;
+	return 0;
+}
+
+/* Writes @iter at @pos of @file, as vfs_iter_write() but see above. */
+static ssize_t vss_file_write(struct file *file, struct iov_iter *iter,
+			      loff_t pos, bool nowait)
+{
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	ret = vss_file_freeze_protect(file, nowait);
+	if (ret)
+		return ret;
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = pos;
+	ret = file->f_op->write_iter(&kiocb, iter);
+	sb_end_write(file_inode(file)->i_sb);
+	return ret;
+}
+
+/**
  * vss_file_rw - read or write @bytes at @pos of @file through the VFS
  * @file: open file
  * @pos: byte offset in @file
@@ -103,13 +147,16 @@ int vss_bdev_rw(struct block_device *bdev, sector_t sector,
  * @skip: bytes of @bvec to skip before the data starts
  * @bytes: length
  * @write: direction
+ * @nowait: a write fails with -EBUSY rather than wait for a frozen
+ *	    filesystem
  *
  * A short transfer is an error: the store never reads past what it wrote.
  *
  * Return: 0 or a negative errno.
  */
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
-		unsigned int nr_bvec, size_t skip, size_t bytes, bool write)
+		unsigned int nr_bvec, size_t skip, size_t bytes, bool write,
+		bool nowait)
 {
 	struct iov_iter iter;
 	ssize_t ret;
@@ -118,7 +165,7 @@ int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
 		      skip + bytes);
 	iov_iter_advance(&iter, skip);
 	if (write)
-		ret = vfs_iter_write(file, &iter, &pos, 0);
+		ret = vss_file_write(file, &iter, pos, nowait);
 	else
 		ret = vfs_iter_read(file, &iter, &pos, 0);
 	if (ret < 0)
@@ -152,5 +199,5 @@ int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
 		nr++;
 	}
 	return vss_file_rw(file, pos, bvec, nr, iter.bi_bvec_done,
-			   iter.bi_size, write);
+			   iter.bi_size, write, false);
 }

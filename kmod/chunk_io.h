@@ -26,8 +26,10 @@ int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
 		     unsigned int bytes, bool write);
 int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 		struct vss_chunk_buf *buf, unsigned int bytes, bool write);
+int vss_file_freeze_protect(struct file *file, bool nowait);
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
-		unsigned int nr_bvec, size_t skip, size_t bytes, bool write);
+		unsigned int nr_bvec, size_t skip, size_t bytes, bool write,
+		bool nowait);
 int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
 		    bool write);
 

@@ -175,8 +175,9 @@ static unsigned int vss_cow_write_slots(struct vss_store *store,
 				break;
 		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
 			      buf->bytes - skip);
+		/* Never waits for a frozen filesystem: see vss_cow_save(). */
 		*err = vss_store_rw_bvec(store, slot[i], buf->bvec,
-					 buf->nr_pages, skip, bytes, true);
+					 buf->nr_pages, skip, bytes, true, true);
 		if (*err)
 			return i;
 	}
@@ -207,7 +208,7 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 		for (i = 0; i < nr; i++) {
 			if (vss_cow_covered(chain, first + i))
 				continue;
-			alloc_err = vss_store_alloc_slot(store, &slot[n]);
+			alloc_err = vss_store_alloc_slot(store, &slot[n], true);
 			if (alloc_err)
 				break;
 			index[n++] = i;
@@ -228,9 +229,17 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 		/* Those inserted stay, valid even in a failed snapshot. */
 		for (; i < n; i++)
 			vss_store_free_exc(vss_exc_pack(store, slot[i]));
+		/*
+		 * A file store's frozen filesystem would hold the origin's
+		 * writes until the thaw: the snapshot fails instead.
+		 */
 		if (insert_err)
 			vss_snapshot_fail(target, -insert_err,
 					  "out of memory for the chunk map");
+		else if (store->file &&
+			 (write_err == -EBUSY || alloc_err == -EBUSY))
+			vss_snapshot_fail(target, EBUSY,
+					  "the diff storage's filesystem is frozen");
 		else if (write_err)
 			vss_snapshot_fail(target, -write_err,
 					  "cannot write to the diff storage");

@@ -661,7 +661,7 @@ static int vss_image_overlay_get(struct vss_snapshot *snap, u64 chunk,
 		*exc = xa_to_value(entry);
 		goto out;
 	}
-	ret = vss_store_alloc_slot(store, &slot);
+	ret = vss_store_alloc_slot(store, &slot, false);
 	if (ret)
 		goto out_unlock;
 	*exc = vss_exc_pack(store, slot);

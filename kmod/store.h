@@ -81,12 +81,12 @@ static inline void vss_store_get(struct vss_store *store)
 	kref_get(&store->kref);
 }
 
-int vss_store_alloc_slot(struct vss_store *store, u32 *slot);
+int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait);
 void vss_store_free_exc(unsigned long exc);
 
 int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		      unsigned int nr_bvec, size_t skip, unsigned int bytes,
-		      bool write);
+		      bool write, bool nowait);
 int vss_store_rw_buf(struct vss_store *store, u32 slot,
 		     struct vss_chunk_buf *buf, bool write);
 int vss_store_file_rw_bio(struct vss_store *store, u32 slot, u32 offset,

@@ -816,7 +816,9 @@ TEST_F(store, events_name_their_snapshot)
 
 struct one_write {
 	FIXTURE_DATA(store) *self;
+	uint64_t chunk;
 	int ret;
+	volatile bool done;
 };
 
 /* A first write to chunk 5 (64 KiB chunks), from a thread of its own. */
@@ -824,8 +826,92 @@ static void *first_write_thread(void *arg)
 {
 	struct one_write *w = arg;
 
-	w->ret = touch_chunk(w->self, 64 * 1024, 5, 8);
+	w->ret = touch_chunk(w->self, 64 * 1024, w->chunk ?: 5, 8);
+	w->done = true;
 	return NULL;
+}
+
+/*
+ * First writes while the filesystem holding a directory store is frozen.
+ * With @fill, the store's first growth step is full first, so that the
+ * copy needs the store to grow; otherwise it writes into reserved space.
+ * Either way the write must complete at once, the snapshot fail with a
+ * reason that names the frozen filesystem, and its event go out.
+ */
+static void frozen_store_case(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(store) *self, const char *fstype,
+			      const char *mkfs, bool fill)
+{
+	static char buf[VSS_NL_BUF];
+	const uint32_t chunk = 64 * 1024;
+	struct one_write w = { .self = self };
+	struct vss_snap_info info;
+	const struct nlattr *x;
+	struct vss_created c;
+	struct vss_attrs a;
+	uint64_t k, end;
+	pthread_t t;
+	int type;
+
+	umount_all(FS_DIR);
+	ASSERT_EQ(0, run("%s %s && mount -t %s %s %s", mkfs, self->fsdisk,
+			 fstype, self->fsdisk, FS_DIR));
+	ASSERT_EQ(0, create_one(self, FS_DIR, true, 64 * MiB, chunk, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	if (fill)
+		for (k = 0; k < GROW_STEP_MIN / chunk; k++)
+			ASSERT_EQ(0, touch_chunk(self, chunk, 100 + k, 1));
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	ASSERT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+	EXPECT_EQ(fill ? GROW_STEP_MIN : 0, info.storage_used);
+	EXPECT_EQ(GROW_STEP_MIN, info.storage_size);
+
+	ASSERT_EQ(0, run("fsfreeze -f %s", FS_DIR));
+	w.chunk = 7;
+	ASSERT_EQ(0, pthread_create(&t, NULL, first_write_thread, &w));
+	end = now_ms() + 20000;
+	while (!w.done && now_ms() < end)
+		usleep(20 * 1000);
+	EXPECT_TRUE(w.done) TH_LOG("%s: the first write waits for the thaw", fstype);
+	/* Thawed before anything can fail, so that nothing stays stuck. */
+	EXPECT_EQ(0, run("fsfreeze -u %s", FS_DIR));
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, w.ret) TH_LOG("the origin's write failed");
+
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_FAILED, info.state)
+		TH_LOG("%s: a copy into the frozen store went through", fstype);
+	EXPECT_EQ(EBUSY, info.err);
+	EXPECT_STREQ("the diff storage's filesystem is frozen", info.reason);
+	do {
+		type = vss_next_event(&self->ev, 3000, &a, buf);
+		/* A frozen store is not a full one. */
+		EXPECT_NE(VSS_EVENT_STORAGE_OVERFLOW, type);
+	} while (type >= 0 && type != VSS_EVENT_SNAPSHOT_FAILED);
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_FAILED, type) TH_LOG("no failed event");
+	x = vss_event_attr(&a, VSS_A_REASON, NULL);
+	ASSERT_NE(NULL, x);
+	EXPECT_NE(NULL, strstr((const char *)NLA_DATA(x), "frozen"));
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	umount_all(FS_DIR);
+}
+
+TEST_F(store, frozen_ext4_store_fails_the_snapshot)
+{
+	frozen_store_case(_metadata, self, "ext4", "mkfs.ext4 -q -F", false);
+	frozen_store_case(_metadata, self, "ext4", "mkfs.ext4 -q -F", true);
+}
+
+TEST_F(store, frozen_xfs_store_fails_the_snapshot)
+{
+	/* mkfs.xfs refuses filesystems under 300M unless it runs for fstests. */
+	const char *mkfs = "TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f";
+
+	frozen_store_case(_metadata, self, "xfs", mkfs, false);
+	frozen_store_case(_metadata, self, "xfs", mkfs, true);
 }
 
 /*
