@@ -71,8 +71,10 @@ int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
 	struct bio *bio;
 	int ret;
 
-	bio = bio_alloc(bdev, min_t(unsigned int, nr_bvec, BIO_MAX_VECS),
-			write ? REQ_OP_WRITE : REQ_OP_READ, GFP_NOIO);
+	/* Never fails: GFP_NOIO waits for the reserve (see vss.h). */
+	bio = bio_alloc_bioset(bdev, min_t(unsigned int, nr_bvec, BIO_MAX_VECS),
+			       write ? REQ_OP_WRITE : REQ_OP_READ, GFP_NOIO,
+			       &vss_bio_set);
 	bio->bi_iter.bi_sector = sector;
 	bvec_iter_advance(bvec, &iter, skip);
 	for_each_bvec(page, bvec, iter, iter) {

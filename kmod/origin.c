@@ -27,8 +27,6 @@
 #include <linux/mempool.h>
 #include <linux/slab.h>
 
-/* More writes than this waiting for copy-on-write make submitters wait. */
-#define VSS_MAX_DEFERRED	256
 /*
  * Origins a write record holds in place. A bio through a whole disk can
  * cover any number of its partitions, so more go into an array of the
