@@ -2,7 +2,10 @@
 /*
  * Synchronous chunk I/O. Callers are workers in process context that may
  * sleep; memory comes from GFP_NOIO so that reclaim never recurses into
- * the block layer we are serving.
+ * the block layer we are serving, and the callers that hold origin writes
+ * back (copy and image workers, the control path with a gate closed) run
+ * in a memalloc_noio_save() scope, so that what the VFS allocates for a
+ * file store (page cache, filesystem metadata) does not recurse either.
  */
 #include "vss.h"
 #include "chunk_io.h"

@@ -30,6 +30,7 @@
 #include "store.h"
 #include "chunk_io.h"
 #include <linux/completion.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
@@ -491,8 +492,11 @@ static void vss_cow_job_work(struct work_struct *work)
 {
 	struct vss_cow_job *job = container_of(work, struct vss_cow_job, work);
 	struct vss_cow_batch *batch = job->batch;
+	/* A write waits for this copy: see vss_write_cow_work(). */
+	unsigned int noio = memalloc_noio_save();
 
 	vss_cow_run(job->origin, job->first, job->nr);
+	memalloc_noio_restore(noio);
 	vss_origin_defer_put(job->origin);
 	/* Whoever drops the last count, maybe the caller, ends the wait. */
 	if (atomic_dec_and_test(&batch->left))

@@ -50,6 +50,7 @@
 #include "cbt.h"
 #include <linux/idr.h>
 #include <linux/mempool.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 
@@ -173,12 +174,16 @@ static void vss_image_file_work(struct work_struct *work)
 						     struct vss_image_piece,
 						     work);
 	struct vss_store *store;
+	unsigned int noio;
 	int ret;
 
+	/* Its read pins may hold origin writes: see vss_image_work(). */
+	noio = memalloc_noio_save();
 	store = vss_store_get_by_id(vss_exc_store_id(piece->exc));
 	ret = vss_store_file_rw_bio(store, vss_exc_slot(piece->exc),
 				    piece->offset, &piece->clone,
 				    op_is_write(bio_op(&piece->clone)));
+	memalloc_noio_restore(noio);
 	if (ret)
 		vss_image_req_error(piece->req, errno_to_blk_status(ret));
 	vss_image_piece_done(piece);
@@ -446,8 +451,10 @@ static void vss_image_fill_work(struct work_struct *work)
 	sector_t pos = req->fill_pos;
 	struct vss_chain *chain;
 	struct blk_plug plug;
-	unsigned int nr = 0;
+	unsigned int nr = 0, noio;
 
+	/* The request pins chunks: see vss_image_work(). */
+	noio = memalloc_noio_save();
 	blk_start_plug(&plug);
 	chain = srcu_dereference(snap->origin->chain, &vss_image_srcu);
 	while (pos < end) {
@@ -477,6 +484,7 @@ static void vss_image_fill_work(struct work_struct *work)
 	vss_image_gather_runs(&gather, runs, nr);
 	vss_image_gather_send(&gather);
 	blk_finish_plug(&plug);
+	memalloc_noio_restore(noio);
 	vss_image_req_put(req);		/* the bridge's count */
 }
 
@@ -721,13 +729,21 @@ static void vss_image_work(struct work_struct *work)
 	struct vss_image_req *req = container_of(work, struct vss_image_req,
 						 work);
 	struct blk_plug plug;
+	unsigned int noio;
 
+	/*
+	 * Origin writes wait for this request's read pins (and for the pin
+	 * of an overlay fill): reclaim from an allocation made here, a file
+	 * store's page cache among them, must not write back to an origin.
+	 */
+	noio = memalloc_noio_save();
 	blk_start_plug(&plug);
 	if (bio_op(req->bio) == REQ_OP_WRITE)
 		vss_image_write(req);
 	else
 		vss_image_read(req, false);
 	blk_finish_plug(&plug);
+	memalloc_noio_restore(noio);
 	vss_image_req_put(req);
 }
 

@@ -25,6 +25,7 @@
 #include <linux/delay.h>
 #include <linux/blk-mq.h>
 #include <linux/mempool.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 /*
@@ -211,8 +212,14 @@ static void vss_write_cow_work(struct work_struct *work)
 	struct vss_write *write = container_of(work, struct vss_write, work);
 	struct bio *bio = write->bio;
 	sector_t start, end;
-	unsigned int i;
+	unsigned int i, noio;
 
+	/*
+	 * The write is held here until its chunks are copied: reclaim from
+	 * an allocation of the copy (a file store's page cache, a buffer)
+	 * must not write back to an origin and wait for it.
+	 */
+	noio = memalloc_noio_save();
 	vss_bio_range(bio, &start, &end);
 	for (i = 0; i < write->nr_origins; i++) {
 		struct vss_origin *origin = write->origins[i];
@@ -225,6 +232,7 @@ static void vss_write_cow_work(struct work_struct *work)
 		vss_origin_defer_put(write->origins[i]);
 	/* The origin may now change: every touched chunk is preserved. */
 	vss_submit_bio_direct(bio);
+	memalloc_noio_restore(noio);
 }
 
 static bool vss_origin_needs_cow(struct vss_origin *origin, sector_t start,
@@ -728,7 +736,8 @@ static void vss_origin_wait_bio_based(struct block_device *bdev,
  * A new origin starts with its write gate closed, and writes submitted
  * before it was intercepted are drained before the gate opens, so that a
  * commit or a tracking start right after sees every write: they were never
- * counted by the gate. Freezing the queue waits for every request in
+ * counted by the gate. A caller that keeps the gate closed runs in a NOIO
+ * scope until it opens it (see vss_origin_quiesce()). Freezing the queue waits for every request in
  * flight on a request-based disk (virtio, nvme, scsi, loop); a bio-based
  * one (dm, md) counts its writes in flight when its I/O statistics are on.
  *
@@ -740,6 +749,7 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	unsigned long deadline;
 	struct vss_origin *origin;
 	struct block_device *bdev;
+	unsigned int noio;
 	int ret;
 
 	lockdep_assert_held(&vss_ctl_lock);
@@ -793,6 +803,8 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	INIT_LIST_HEAD(&origin->read_pins);
 	atomic_set(&origin->nr_read_pins, 0);
 	origin->next_index = 1;
+	/* The gate is closed from here: see vss_origin_quiesce(). */
+	noio = memalloc_noio_save();
 	list_add_tail_rcu(&origin->node, &vss_origins);
 	/* Bios that entered the write path before now are submitted. */
 	vss_intercept_sync();
@@ -802,6 +814,7 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	vss_origin_wait_bio_based(bdev, deadline);
 	if (!keep_gate_closed)
 		vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	*out = origin;
 	return 0;
 
@@ -862,6 +875,11 @@ void vss_origin_put_if_unused(struct vss_origin *origin)
  * Until vss_origin_gate_open(), no write that may overlap the origin is
  * admitted to it and none admitted is in progress in vss: the origin's
  * state may change. Writes elsewhere on its disk go on.
+ *
+ * The caller runs in a memalloc_noio_save() scope from here until the
+ * gate is open again, as does every task that closes a gate: reclaim
+ * entered from an allocation there could write back to the origin and
+ * wait for a write the gate holds.
  */
 void vss_origin_quiesce(struct vss_origin *origin)
 {
@@ -915,6 +933,7 @@ struct vss_cbt *vss_origin_detach_cbt(struct vss_origin *origin)
  */
 void vss_origin_end_tracking(struct vss_origin *origin, const char *reason)
 {
+	unsigned int noio;
 	struct vss_cbt *cbt;
 
 	lockdep_assert_held(&vss_ctl_lock);
@@ -922,9 +941,11 @@ void vss_origin_end_tracking(struct vss_origin *origin, const char *reason)
 	origin->restore = NULL;
 	if (!origin->cbt)
 		return;
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	cbt = vss_origin_detach_cbt(origin);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	vss_event_cbt(origin, cbt, VSS_EVENT_CBT_STOPPED, reason);
 	vss_cbt_free(cbt);
 }
@@ -940,6 +961,7 @@ static void vss_origin_renew_cbt(struct vss_origin *origin,
 	sector_t device_sectors = bdev_nr_sectors(origin->handle.bdev);
 	sector_t sectors = origin->nr_sectors;
 	struct vss_cbt *cbt, *old;
+	unsigned int noio;
 
 	if (!vss_origin_has_snapshots(origin))
 		sectors = device_sectors;
@@ -955,12 +977,14 @@ static void vss_origin_renew_cbt(struct vss_origin *origin,
 		       origin->name);
 		return;
 	}
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	WRITE_ONCE(origin->nr_sectors, sectors);
 	WRITE_ONCE(origin->seen_sectors, device_sectors);
 	old = origin->cbt;
 	WRITE_ONCE(origin->cbt, cbt);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	synchronize_srcu(&vss_image_srcu);
 	vss_cbt_free(old);
 	pr_info("%s: new tracking generation %pUb: %s\n", origin->name,

@@ -11,6 +11,7 @@
 #include "event.h"
 #include "cbt.h"
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 
@@ -181,8 +182,8 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 			  int *bad_dev, struct netlink_ext_ack *extack)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(p->hold_limit_ms);
+	unsigned int i, closed = 0, noio;
 	ktime_t hold_start;
-	unsigned int i, closed = 0;
 	u64 now_ns;
 	int ret = 0;
 
@@ -206,6 +207,8 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 	}
 
 	hold_start = ktime_get();
+	/* Gates closed from here: see vss_origin_quiesce(). */
+	noio = memalloc_noio_save();
 	for (closed = 0; closed < nr; closed++)
 		vss_origin_gate_close(slots[closed].origin);
 	for (i = 0; i < nr; i++) {
@@ -240,6 +243,7 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 open:
 	for (i = 0; i < closed; i++)
 		vss_origin_gate_open(slots[i].origin);
+	memalloc_noio_restore(noio);
 	set->hold_us = ktime_us_delta(ktime_get(), hold_start);
 thaw:
 	for (i = 0; i < nr; i++) {
@@ -439,8 +443,8 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 	struct vss_chain *old = vss_chain_of(origin);
 	struct vss_snapshot *older = NULL;
 	struct vss_chain *chain;
+	unsigned int i, j, noio;
 	unsigned long chunk;
-	unsigned int i, j;
 	void *entry;
 
 	/* Small, and from here on nothing may fail half way. */
@@ -448,6 +452,7 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 			GFP_KERNEL | __GFP_NOFAIL);
 	chain->nr = old->nr - 1;
 
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 
 	for (i = 0; i < old->nr; i++)
@@ -471,6 +476,7 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 	if (!chain->nr)
 		kfree(chain);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 
 	/* Wait until neither the write path nor image I/O can see @old. */
 	synchronize_rcu();
