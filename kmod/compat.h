@@ -100,6 +100,22 @@ static inline int vss_bdev_thaw(struct block_device *bdev)
 #endif
 }
 
+/*
+ * The opens of its whole disk that the opens of partition @part account
+ * for: every open of a partition opens the whole disk too, from 6.5 once
+ * per open, before once for all the opens of one partition.
+ */
+static inline int vss_part_whole_opens(struct block_device *part)
+{
+	int openers = atomic_read(&part->bd_openers);
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	return openers;
+#else
+	return openers > 0;
+#endif
+}
+
 /* Image disks: queue limits moved into blk_alloc_disk() in 6.9. */
 static inline struct gendisk *vss_alloc_disk(unsigned int logical_block_size,
 					     unsigned int physical_block_size,

@@ -835,6 +835,78 @@ TEST_F(cbt, bad_requests)
 	EXPECT_EQ(1, ctx.messages);
 }
 
+/* VSS_A_CBT_SAVE_FLAGS of a save of @dev, tracked from scratch; or -errno. */
+static int64_t save_flags(struct vss_nl *nl, dev_t dev)
+{
+	static struct cbt_saved saved;
+	struct nlattr *a;
+	int64_t flags;
+	int ret;
+
+	ret = cbt_track(nl, dev, NULL);
+	if (!ret)
+		ret = cbt_save(nl, dev, &saved);
+	if (ret)
+		return ret;
+	a = cbt_saved_attr(&saved, VSS_A_CBT_SAVE_FLAGS);
+	flags = a ? *(uint32_t *)NLA_DATA(a) : -EPROTO;
+	cbt_saved_release(&saved);
+	return flags;
+}
+
+/*
+ * A partition is saved as quiescent only when nobody has it open, and
+ * nobody has its whole disk open either: writes through the disk reach
+ * the partition (the witness used to count the partition's openers only).
+ * Opens of the disk's other partitions do not count.
+ */
+TEST_F(cbt, quiescent_partition_means_its_disk_too)
+{
+	static const char table[] = "label: dos\nstart=2048, size=32768\nstart=40960, size=32768\n";
+	char p1[80], p2[80];
+	int fd, other;
+	int64_t flags;
+
+	snprintf(p1, sizeof(p1), "%s1", self->b);
+	snprintf(p2, sizeof(p2), "%s2", self->b);
+	ASSERT_EQ(0, run("printf '%s' | sfdisk -q --wipe always %s", table, self->b));
+	ASSERT_TRUE(wait_for_path(p1, true, 5000)) TH_LOG("no %s", p1);
+	ASSERT_TRUE(wait_for_path(p2, true, 5000)) TH_LOG("no %s", p2);
+
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags) TH_LOG("save of %s: %s", p1, self->nl.errmsg);
+	EXPECT_TRUE(flags & VSS_CBT_SAVED_QUIESCENT) TH_LOG("nobody had it open");
+
+	/* The other partition in use: still quiescent. */
+	other = open(p2, O_RDWR);
+	ASSERT_LE(0, other);
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags);
+	EXPECT_TRUE(flags & VSS_CBT_SAVED_QUIESCENT)
+		TH_LOG("an open of %s made %s look in use", p2, p1);
+	close(other);
+
+	/* The whole disk open: not quiescent. */
+	fd = open(self->b, O_RDWR);
+	ASSERT_LE(0, fd);
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags);
+	EXPECT_FALSE(flags & VSS_CBT_SAVED_QUIESCENT)
+		TH_LOG("%s open: %s saved as unused", self->b, p1);
+	close(fd);
+
+	/* The partition itself open: not quiescent, as before. */
+	fd = open(p1, O_RDONLY);
+	ASSERT_LE(0, fd);
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags);
+	EXPECT_FALSE(flags & VSS_CBT_SAVED_QUIESCENT);
+	close(fd);
+
+	EXPECT_EQ(0, run("wipefs -qa %s && blockdev --rereadpt %s", self->b,
+			 self->b));
+}
+
 /*
  * A saved state whose points end at U64_MAX: rebuilding its intervals
  * one point after the other used to wrap round to 0 and go on until

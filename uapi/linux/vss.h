@@ -419,7 +419,10 @@ struct vss_cbt_extent {
 
 /* VSS_A_CBT_SAVE_FLAGS (u32) */
 enum vss_cbt_save_flags {
-	/* nobody but vss had the device open when it was saved */
+	/*
+	 * nobody but vss had the device open when it was saved (for a
+	 * partition: nor its whole disk, other than through partitions)
+	 */
 	VSS_CBT_SAVED_QUIESCENT = 1U << 0,
 	/* the device's I/O statistics were on, so its counters are valid */
 	VSS_CBT_SAVED_IOSTAT = 1U << 1,
