@@ -932,9 +932,11 @@ TEST_F(store, snapshot_fails_while_it_is_deleted)
 	pthread_t t;
 	int type;
 
+	/* No udev in the VM: dmsetup makes the nodes. */
 	ASSERT_EQ(0, run("dmsetup create vss_st_err --table '0 131072 error' && "
+			 "dmsetup mknodes vss_st_err && "
 			 "dmsetup create vss_st_slow --table '0 131072 delay /dev/mapper/vss_st_err 0 400' && "
-			 "dmsetup mknodes"));
+			 "dmsetup mknodes vss_st_slow"));
 	ASSERT_EQ(0, create_one(self, "/dev/mapper/vss_st_slow", false, 0,
 				64 * 1024, &c))
 		TH_LOG("create: %s", self->nl.errmsg);
