@@ -5,7 +5,8 @@
  * The copy target is the newest healthy snapshot T. A chunk is covered,
  * needing no copy, when it is in the table of T or of a snapshot newer
  * than T (newer ones can only be failed ones, whose tables still hold
- * valid data). When saving into T fails (storage full, storage or origin
+ * valid data, or one being deleted, whose table moves to the snapshot
+ * below it). When saving into T fails (storage full, storage or origin
  * I/O error), T fails and the copy is retried for the next healthy
  * snapshot, so that older snapshots whose data can still be saved keep
  * working.
@@ -43,7 +44,7 @@ bool vss_cow_covered(struct vss_chain *chain, u64 chunk)
 
 		if (xa_load(&snap->exceptions, chunk))
 			return true;
-		if (!vss_snapshot_failed(snap))
+		if (vss_snapshot_takes_copies(snap))
 			return false;
 	}
 	return true;	/* every snapshot failed: nothing left to preserve */
@@ -54,7 +55,7 @@ static struct vss_snapshot *vss_cow_target(struct vss_chain *chain)
 	unsigned int i;
 
 	for (i = chain->nr; i-- > 0;)
-		if (!vss_snapshot_failed(chain->snap[i]))
+		if (vss_snapshot_takes_copies(chain->snap[i]))
 			return chain->snap[i];
 	return NULL;
 }

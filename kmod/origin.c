@@ -605,9 +605,9 @@ void vss_origin_gate_open(struct vss_origin *origin)
 
 	spin_lock_irq(&origin->gate_lock);
 	/*
-	 * What changed behind the gate (the range) is seen by a write that
-	 * sees it open: pairs with the smp_rmb() after the write path's look
-	 * at the gate.
+	 * What changed behind the gate (the range, a snapshot marked
+	 * deleting) is seen by a write that sees it open: pairs with the
+	 * smp_rmb() after the write path's look at the gate.
 	 */
 	smp_store_release(&origin->gate_closed, false);
 	held = origin->held;

@@ -24,6 +24,12 @@ bool vss_snapshot_failed(const struct vss_snapshot *snap)
 	return READ_ONCE(snap->state) == VSS_STATE_FAILED;
 }
 
+/* May copies go into @snap's table (see vss_snapshot_unlink())? */
+bool vss_snapshot_takes_copies(const struct vss_snapshot *snap)
+{
+	return !vss_snapshot_failed(snap) && !READ_ONCE(snap->deleting);
+}
+
 /**
  * vss_snapshot_fail - mark @snap failed: its data can no longer be trusted
  * @snap: the snapshot
@@ -434,8 +440,23 @@ err_unwind:
 /*
  * Takes @snap out of its origin's chain. Its exceptions move to the next
  * older snapshot, which reads through them, unless that one has its own
- * copy of the chunk; what nobody can read any more is freed. The write
- * gate is closed meanwhile, so no copy-on-write runs.
+ * copy of the chunk; what nobody can read any more is freed.
+ *
+ * A table can hold millions of exceptions, so they move while the
+ * origin's writes go on; the write gate is closed twice, each time only
+ * for as long as the writes in flight take to drain:
+ * 1. @snap is marked deleting: from then on no copy goes into its table
+ *    (copy-on-write passes over it as over a failed snapshot, and its
+ *    chunks still count as preserved). Once the writes in flight drain,
+ *    its table changes no more.
+ * 2. Its exceptions go into the older snapshot's table, gate open. A
+ *    reader of the older snapshot finds a chunk there or, not yet, in
+ *    @snap's table, which is still in the chain: the same slot either
+ *    way. A copy into the older table (now the target, if @snap was the
+ *    newest) is only ever of a chunk that @snap's table lacks, which
+ *    this never moves: the two never meet on one chunk.
+ * 3. The chain without @snap is published, with the gate closed and
+ *    drained so that copy-on-write never sees the chain change.
  */
 static void vss_snapshot_unlink(struct vss_snapshot *snap)
 {
@@ -446,32 +467,39 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 	unsigned int i, j, noio;
 	unsigned long chunk;
 	void *entry;
+	int ret;
 
 	/* Small, and from here on nothing may fail half way. */
 	chain = kzalloc(struct_size(chain, snap, old->nr - 1),
 			GFP_KERNEL | __GFP_NOFAIL);
 	chain->nr = old->nr - 1;
-
-	noio = memalloc_noio_save();
-	vss_origin_quiesce(origin);
-
 	for (i = 0; i < old->nr; i++)
 		if (old->snap[i] == snap)
 			break;
 	if (i > 0)
 		older = old->snap[i - 1];
+
+	noio = memalloc_noio_save();
+	vss_origin_quiesce(origin);
+	WRITE_ONCE(snap->deleting, true);
+	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
+
 	if (older) {
 		xa_for_each(&snap->exceptions, chunk, entry) {
-			if (xa_load(&older->exceptions, chunk))
-				continue;
-			if (xa_insert(&older->exceptions, chunk, entry,
-				      GFP_NOIO | __GFP_NOFAIL))
-				WARN_ON_ONCE(1);
+			/* -EBUSY: the older one has its own copy. */
+			ret = xa_insert(&older->exceptions, chunk, entry,
+					GFP_KERNEL | __GFP_NOFAIL);
+			WARN_ON_ONCE(ret && ret != -EBUSY);
+			cond_resched();
 		}
 	}
+
 	for (i = 0, j = 0; i < old->nr; i++)
 		if (old->snap[i] != snap)
 			chain->snap[j++] = old->snap[i];
+	noio = memalloc_noio_save();
+	vss_origin_quiesce(origin);
 	vss_origin_set_chain(origin, chain->nr ? chain : NULL);
 	if (!chain->nr)
 		kfree(chain);
@@ -489,6 +517,7 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 
 		if (kept != entry)
 			vss_store_free_exc(xa_to_value(entry));
+		cond_resched();
 	}
 	xa_for_each(&snap->overlay, chunk, entry)
 		vss_store_free_exc(xa_to_value(entry));

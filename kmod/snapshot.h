@@ -66,6 +66,14 @@ struct vss_snapshot {
 	struct xarray overlay;
 	struct mutex overlay_lock;	/* serialises filling overlay chunks */
 
+	/*
+	 * Being deleted: copy-on-write passes over it as over a failed
+	 * snapshot while its table moves to the next older one. Set once,
+	 * under vss_ctl_lock with the write gate closed and drained (the
+	 * gate opening publishes it); read by copy-on-write.
+	 */
+	bool deleting;
+
 	/* VSS_STATE_*; the first failure wins and is never undone. */
 	int state;
 	int fail_errno;
@@ -120,6 +128,7 @@ void vss_snapshot_put(struct vss_snapshot *snap);
 void vss_snapshot_fail(struct vss_snapshot *snap, int err,
 		       const char *reason);
 bool vss_snapshot_failed(const struct vss_snapshot *snap);
+bool vss_snapshot_takes_copies(const struct vss_snapshot *snap);
 
 void vss_snapshots_delete_all(void);
 
