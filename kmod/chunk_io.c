@@ -128,16 +128,18 @@ int vss_file_freeze_protect(struct file *file, bool nowait)
 
 /* Writes @iter at @pos of @file, as vfs_iter_write() but see above. */
 static ssize_t vss_file_write(struct file *file, struct iov_iter *iter,
-			      loff_t pos, bool nowait)
+			      loff_t pos, unsigned int flags)
 {
 	struct kiocb kiocb;
 	ssize_t ret;
 
-	ret = vss_file_freeze_protect(file, nowait);
+	ret = vss_file_freeze_protect(file, flags & VSS_FILE_NOWAIT);
 	if (ret)
 		return ret;
 	init_sync_kiocb(&kiocb, file);
 	kiocb.ki_pos = pos;
+	if (flags & VSS_FILE_DIRECT)
+		kiocb.ki_flags |= IOCB_DIRECT;
 	ret = file->f_op->write_iter(&kiocb, iter);
 	sb_end_write(file_inode(file)->i_sb);
 	return ret;
@@ -152,8 +154,10 @@ static ssize_t vss_file_write(struct file *file, struct iov_iter *iter,
  * @skip: bytes of @bvec to skip before the data starts
  * @bytes: length
  * @write: direction
- * @nowait: a write fails with -EBUSY rather than wait for a frozen
- *	    filesystem
+ * @flags: for a write, VSS_FILE_NOWAIT (fail with -EBUSY rather than wait
+ *	   for a frozen filesystem) and VSS_FILE_DIRECT (bypass the page
+ *	   cache; the caller has checked that the file and the alignment
+ *	   allow it)
  *
  * A short transfer is an error: the store never reads past what it wrote.
  *
@@ -161,7 +165,7 @@ static ssize_t vss_file_write(struct file *file, struct iov_iter *iter,
  */
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
 		unsigned int nr_bvec, size_t skip, size_t bytes, bool write,
-		bool nowait)
+		unsigned int flags)
 {
 	struct iov_iter iter;
 	ssize_t ret;
@@ -170,7 +174,7 @@ int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
 		      skip + bytes);
 	iov_iter_advance(&iter, skip);
 	if (write)
-		ret = vss_file_write(file, &iter, pos, nowait);
+		ret = vss_file_write(file, &iter, pos, flags);
 	else
 		ret = vfs_iter_read(file, &iter, &pos, 0);
 	if (ret < 0)
@@ -204,5 +208,5 @@ int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
 		nr++;
 	}
 	return vss_file_rw(file, pos, bvec, nr, iter.bi_bvec_done,
-			   iter.bi_size, write, false);
+			   iter.bi_size, write, 0);
 }

@@ -177,7 +177,10 @@ static unsigned int vss_cow_write_slots(struct vss_store *store,
 				break;
 		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
 			      buf->bytes - skip);
-		/* Never waits for a frozen filesystem: see vss_cow_save(). */
+		/*
+		 * A copy's: never waits for a frozen filesystem (see
+		 * vss_cow_save()), and bypasses a file store's page cache.
+		 */
 		*err = vss_store_rw_bvec(store, slot[i], buf->bvec,
 					 buf->nr_pages, skip, bytes, true, true);
 		if (*err)

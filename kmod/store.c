@@ -76,6 +76,8 @@ static int vss_store_open_file(struct vss_store *store, const char *path,
 	}
 	store->file = file;
 	store->backing = file_inode(file)->i_sb->s_bdev;
+	if ((file->f_mode & FMODE_CAN_ODIRECT) && store->backing)
+		store->direct_align = bdev_logical_block_size(store->backing);
 	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->fallocate) {
 		NL_SET_ERR_MSG(extack,
 			       "storage filesystem does not support fallocate");
@@ -450,21 +452,32 @@ sector_t vss_store_sector(struct vss_store *store, u32 slot)
  * @skip: bytes of @bvec to skip before the data starts
  * @bytes: length; more than a chunk runs on into the slots after @slot
  * @write: direction
- * @nowait: a write to a file store fails with -EBUSY rather than wait for
- *	    its frozen filesystem
+ * @copy: a copy-on-write's: a write to a file store fails with -EBUSY
+ *	  rather than wait for its frozen filesystem, and bypasses the page
+ *	  cache where the file allows it (see struct vss_store)
  *
  * Return: 0 or a negative errno.
  */
 int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		      unsigned int nr_bvec, size_t skip, unsigned int bytes,
-		      bool write, bool nowait)
+		      bool write, bool copy)
 {
+	loff_t pos = (loff_t)slot << store->chunk_shift;
+	unsigned int flags = 0;
+
 	if (store->kind == VSS_STORAGE_BLOCK)
 		return vss_bdev_rw_bvec(store->handle.bdev,
 					vss_store_sector(store, slot), bvec,
 					nr_bvec, skip, bytes, write);
-	return vss_file_rw(store->file, (loff_t)slot << store->chunk_shift,
-			   bvec, nr_bvec, skip, bytes, write, nowait);
+	if (copy) {
+		flags |= VSS_FILE_NOWAIT;
+		/* Only a device's last, partial chunk may be unaligned. */
+		if (store->direct_align &&
+		    IS_ALIGNED(pos | skip | bytes, store->direct_align))
+			flags |= VSS_FILE_DIRECT;
+	}
+	return vss_file_rw(store->file, pos, bvec, nr_bvec, skip, bytes, write,
+			   flags);
 }
 
 /*

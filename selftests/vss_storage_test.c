@@ -350,6 +350,36 @@ TEST_F(store, regular_file_store)
 		TH_LOG("store filesystem still busy after delete");
 }
 
+/*
+ * Copies go to a file store with direct I/O: none of them is left in the
+ * page cache (Documentation/performance.rst says why).
+ */
+TEST_F(store, copies_bypass_the_page_cache)
+{
+	const char *path = FS_DIR "/direct.file";
+	struct vss_snap_info info;
+	struct vss_created c;
+	char res[64];
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, posix_fallocate(fd, 0, 32 * MiB));
+	close(fd);
+	ASSERT_EQ(0, create_one(self, path, false, 0, 0, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	for (uint64_t k = 0; k < 16; k++)
+		ASSERT_EQ(0, touch_chunk(self, VSS_DEFAULT_CHUNK_SIZE, k * 2, 8));
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	EXPECT_EQ(16ULL * VSS_DEFAULT_CHUNK_SIZE, info.storage_used);
+	ASSERT_EQ(0, run_output(res, sizeof(res),
+				"fincore --bytes --noheadings --output RES %s", path));
+	EXPECT_STREQ("0", res) TH_LOG("%s bytes of copies in the page cache", res);
+	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1, self->why))
+		TH_LOG("image: %s", self->why);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+}
+
 TEST_F(store, directory_store)
 {
 	const char *dir = FS_DIR "/dir";
