@@ -19,13 +19,15 @@ read -r -a disks <<<"${VSS_DISKS:-}"
 count() { vssctl --json list 2>/dev/null | jq 'length'; }
 
 if [ "$(id -u)" != 0 ]; then
-	echo "1..5"
+	echo "1..6"
 	expect_error 4 'permission|CAP_SYS_ADMIN' "create without privilege: exit 4" \
 		vssctl create --storage /tmp --storage-limit 16M /dev/null
 	expect_error 4 'permission|CAP_SYS_ADMIN' "delete --all without privilege: exit 4" \
 		vssctl delete --all
 	expect_error 4 'permission|CAP_SYS_ADMIN' "delete by id without privilege: exit 4" \
 		vssctl delete 00000000-0000-0000-0000-000000000001
+	expect_error 4 'permission|CAP_SYS_ADMIN' "monitor without privilege: exit 4" \
+		vssctl monitor --count 1 --timeout 5
 	expect 0 "list works without privilege" vssctl list
 	expect 0 "version works without privilege" vssctl version
 	exit $((failures > 0))
