@@ -23,7 +23,7 @@ cd "$repo"
 results=$repo/results
 cache=${VSS_CACHE:-$HOME/.cache/vss}
 all_kernels="6.1 6.12 debug"
-kernels=${VSS_CHECK_KERNELS:-6.1 6.12}
+kernels=${VSS_CHECK_KERNELS:-6.1 6.12 debug}
 only_suites=${VSS_CHECK_SUITES:-}
 rm -rf "$results"
 mkdir -p "$results"
@@ -148,7 +148,9 @@ suite_vm_options() {
 
 section() { printf '\n# %s\n' "$*"; }
 
-bash scripts/deps.sh || { echo "deps: failed"; echo "0 passed, 1 failed"; exit 1; }
+deps_args=()
+[[ " $kernels " != *" debug "* ]] || deps_args+=(--debug-kernel)
+bash scripts/deps.sh "${deps_args[@]}" || { echo "deps: failed"; echo "0 passed, 1 failed"; exit 1; }
 
 read_suites
 section "the test runner's own checks"
