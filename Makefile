@@ -10,14 +10,17 @@
 #
 # Kernel selection: KDIR/KVER as for any out-of-tree module. Without them,
 # the running kernel's headers are used if installed; otherwise the
-# VSS_KERNEL series (6.1 or 6.12, default 6.12) from the dependency cache.
+# VSS_KERNEL series (6.1, 6.12 or debug; default 6.12) from the dependency
+# cache.
 
 VERSION    := 0.4.0
 SRCDIR     := $(abspath .)
 BUILD      := $(SRCDIR)/build
 VSS_CACHE  ?= $(HOME)/.cache/vss
 VSS_KERNEL ?= 6.12
-KERNELS    := 6.1 6.12
+# The debug kernel (scripts/build-debug-kernel) once scripts/deps.sh
+# --debug-kernel has built it.
+KERNELS    := 6.1 6.12 $(if $(wildcard $(VSS_CACHE)/kernels/debug.env),debug)
 
 kernel_env = $(VSS_CACHE)/kernels/$(1).env
 kernel_var = $(shell sed -n 's/^$(2)=//p' $(call kernel_env,$(1)) 2>/dev/null)

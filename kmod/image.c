@@ -129,6 +129,17 @@ static void vss_image_req_error(struct vss_image_req *req,
 }
 
 /*
+ * @origin's chain, for a request. The request holds vss_image_srcu from
+ * its submission to its completion, through vss_srcu_down_read(), which
+ * lockdep does not track (another context may end it): say so here, since
+ * srcu_dereference() would look for a read lock of this task.
+ */
+static struct vss_chain *vss_image_chain(struct vss_origin *origin)
+{
+	return srcu_dereference_check(origin->chain, &vss_image_srcu, true);
+}
+
+/*
  * The I/O of a piece, or the cutting, is over; the last one unpins, ends
  * the bio and ends the request's use of vss_image_srcu.
  */
@@ -456,7 +467,7 @@ static void vss_image_fill_work(struct work_struct *work)
 	/* The request pins chunks: see vss_image_work(). */
 	noio = memalloc_noio_save();
 	blk_start_plug(&plug);
-	chain = srcu_dereference(snap->origin->chain, &vss_image_srcu);
+	chain = vss_image_chain(snap->origin);
 	while (pos < end) {
 		u64 chunk = pos >> shift;
 		sector_t chunk_start = chunk << shift;
@@ -567,7 +578,7 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 	struct vss_image_cut cut = { .req = req };
 	struct vss_chain *chain;
 
-	chain = srcu_dereference(origin->chain, &vss_image_srcu);
+	chain = vss_image_chain(origin);
 	if (!first_piece && vss_image_read_bridged(req, chain, pos, end))
 		pos = end;
 	while (pos < end) {
@@ -631,9 +642,7 @@ static int vss_image_fill_slot(struct vss_snapshot *snap, u64 chunk,
 	if (!buf)
 		return -ENOMEM;
 	vss_read_pin_add(origin, &pin, chunk, chunk);
-	exc = vss_chain_lookup(srcu_dereference(origin->chain,
-						&vss_image_srcu),
-			       snap, chunk);
+	exc = vss_chain_lookup(vss_image_chain(origin), snap, chunk);
 	if (exc) {
 		vss_read_pin_del(origin, &pin);
 		ret = vss_store_rw_buf(vss_store_get_by_id(vss_exc_store_id(exc)),
