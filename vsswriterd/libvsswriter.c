@@ -149,6 +149,10 @@ static int components_json(const struct vsw_component *c, size_t n,
 
 static void send_message(struct vsw_writer *w, char *text, size_t len)
 {
+	if (!text || !len) {
+		free(text);
+		return;
+	}
 	if (!text || w->fd < 0) {
 		free(text);
 		return;
@@ -162,6 +166,7 @@ static void send_register(struct vsw_writer *w)
 {
 	struct json_object *p = json_object_new_object();
 	size_t len = 0;
+	char *text;
 
 	json_object_object_add(p, "protocol", json_object_new_int(VSW_WIRE_PROTOCOL));
 	json_object_object_add(p, "name", json_object_new_string(w->name));
@@ -172,7 +177,8 @@ static void send_register(struct vsw_writer *w)
 	pthread_mutex_lock(&w->lock);
 	json_object_object_add(p, "components", json_object_get(w->components));
 	pthread_mutex_unlock(&w->lock);
-	send_message(w, vsw_msg_call(VSW_M_REGISTER, p, true, false, &len), len);
+	text = vsw_msg_call(VSW_M_REGISTER, p, true, false, &len);
+	send_message(w, text, len);
 }
 
 static void send_answer(struct vsw_writer *w, uint64_t id, uint32_t step, bool ok,
@@ -180,6 +186,7 @@ static void send_answer(struct vsw_writer *w, uint64_t id, uint32_t step, bool o
 {
 	struct json_object *p = json_object_new_object();
 	size_t len = 0;
+	char *text;
 
 	json_object_object_add(p, "id", json_object_new_uint64(id));
 	json_object_object_add(p, "ok", json_object_new_boolean(ok));
@@ -192,13 +199,15 @@ static void send_answer(struct vsw_writer *w, uint64_t id, uint32_t step, bool o
 		json_object_object_add(p, "components", json_object_get(w->components));
 		pthread_mutex_unlock(&w->lock);
 	}
-	send_message(w, vsw_msg_call(VSW_M_ANSWER, p, false, true, &len), len);
+	text = vsw_msg_call(VSW_M_ANSWER, p, false, true, &len);
+	send_message(w, text, len);
 }
 
 static void send_reports(struct vsw_writer *w)
 {
 	struct report reports[MAX_REPORTS];
 	size_t n, i, len;
+	char *text;
 
 	pthread_mutex_lock(&w->lock);
 	n = w->report_count;
@@ -212,7 +221,8 @@ static void send_reports(struct vsw_writer *w)
 				       json_object_new_string(vsw_failure_name(reports[i].failure)));
 		json_object_object_add(p, "message", json_object_new_string(reports[i].message));
 		len = 0;
-		send_message(w, vsw_msg_call(VSW_M_SET_FAILURE, p, false, true, &len), len);
+		text = vsw_msg_call(VSW_M_SET_FAILURE, p, false, true, &len);
+		send_message(w, text, len);
 	}
 }
 
@@ -648,8 +658,10 @@ static void *writer_thread(void *arg)
 	if (w->fd >= 0) {
 		size_t len = 0;
 		int fl = fcntl(w->fd, F_GETFL);
+		char *text;
 
-		send_message(w, vsw_msg_call(VSW_M_UNREGISTER, NULL, false, true, &len), len);
+		text = vsw_msg_call(VSW_M_UNREGISTER, NULL, false, true, &len);
+		send_message(w, text, len);
 		fcntl(w->fd, F_SETFL, fl & ~O_NONBLOCK);
 		(void)vsw_writebuf_flush(&w->out, w->fd);
 		close(w->fd);
