@@ -283,12 +283,17 @@ static void list_writers(struct wd_conn *c)
 	struct json_object *arr = json_object_new_array();
 	struct wd_list *pos, *tmp;
 
+	char why[VSW_MESSAGE_MAX];
+
 	/* Hooks are found by looking; never while something is frozen. */
 	if (!d->frozen)
 		wd_hooks_scan(d);
 	wd_list_for_each_safe(pos, tmp, &d->writers) {
 		struct wd_writer *w = wd_container_of(pos, struct wd_writer, link);
 
+		if (!d->frozen && !w->active)
+			(void)wd_components_resolve(d, w->components, w->component_count, why,
+						    sizeof(why));
 		json_object_array_add(arr, wd_writer_json(w, true));
 	}
 	json_object_object_add(p, "writers", arr);
@@ -839,7 +844,16 @@ int wd_daemon_new(const struct wd_options *opts, struct wd_config *cfg,
 	if (err)
 		goto fail;
 	if (opts->listen_fd >= 0) {
+		struct sockaddr_un addr;
+		socklen_t len = sizeof(addr);
+
 		d->listen_fd = opts->listen_fd;
+		/* The socket systemd made: its name is the one to tell. */
+		memset(&addr, 0, sizeof(addr));
+		if (getsockname(d->listen_fd, (struct sockaddr *)&addr, &len) == 0 &&
+		    addr.sun_family == AF_UNIX && addr.sun_path[0])
+			snprintf(d->socket_path, sizeof(d->socket_path), "%.*s",
+				 (int)sizeof(addr.sun_path), addr.sun_path);
 		fcntl(d->listen_fd, F_SETFL, fcntl(d->listen_fd, F_GETFL) | O_NONBLOCK);
 		fcntl(d->listen_fd, F_SETFD, FD_CLOEXEC);
 	} else {

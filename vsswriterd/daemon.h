@@ -263,7 +263,9 @@ void wd_event_finish_soon(struct wd_event *ev, int result, uint32_t failure,
 
 /* Rescans the hook directories: writers appear, change and go. */
 void wd_hooks_scan(struct wd_daemon *d);
-/* Before the first freeze: fork what the sequence may need while frozen. */
+/* At prepare-backup: fork the armed undo (abort) of a hook. */
+int wd_hook_prefork_undo(struct wd_part *part, char *why, size_t why_len);
+/* Before the first freeze: fork the freeze and thaw children. */
 int wd_hook_prefork(struct wd_part *part, char *why, size_t why_len);
 /* The sequence is over for this hook: let its waiting children go. */
 void wd_hook_release(struct wd_writer *w);
@@ -338,6 +340,7 @@ struct wd_part {
 	bool freeze_sent;
 	bool frozen;			/* counted in d->frozen */
 	bool thawed;
+	bool post_sent;			/* got post-snapshot */
 	bool post_done;
 	bool in_round;
 	struct wd_event *ev;		/* outstanding */

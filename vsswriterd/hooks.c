@@ -5,10 +5,10 @@
  * and "thaw").
  *
  * A hook runs in a child of the daemon. Every child a sequence may need
- * while something is frozen (freeze, thaw, abort) is forked at the start
- * of DoSnapshotSet, with the hook (and, for a script, its interpreter)
- * opened then; it waits on a pipe for the word to go, and then fexecve()s
- * the descriptor. So the daemon never execs, and no path is looked up,
+ * while something is frozen is forked before the first freeze, with the
+ * hook (and, for a script, its interpreter) opened then: abort at
+ * prepare-backup, freeze and thaw at the start of DoSnapshotSet. Each
+ * waits on a pipe for the word to go, and then fexecve()s the descriptor. So the daemon never execs, and no path is looked up,
  * while a writer is frozen. Other steps fork when they come; if that is
  * while something is frozen, they wait for the thaw.
  *
@@ -779,31 +779,49 @@ void wd_hooks_resume(struct wd_daemon *d)
 	}
 }
 
-int wd_hook_prefork(struct wd_part *part, char *why, size_t why_len)
+int wd_hook_prefork_undo(struct wd_part *part, char *why, size_t why_len)
 {
 	struct wd_hook *h = part->w->hook;
-	static const uint32_t native[] = { VSW_STEP_FREEZE, VSW_STEP_THAW, VSW_STEP_ABORT };
-	static const uint32_t qemu_ga[] = { VSW_STEP_FREEZE, VSW_STEP_THAW };
-	const uint32_t *steps = h->qemu_ga ? qemu_ga : native;
-	size_t i, n = h->qemu_ga ? 2 : 3;
 	int err;
 
 	wd_hook_release(part->w);
 	h->freeze_triggered = false;
 	h->thaw_done = false;
+	/* qemu-ga scripts have no abort: their undo (thaw) comes with freeze. */
+	if (h->qemu_ga)
+		return 0;
 	err = hook_open_files(h, why, why_len);
 	if (err)
 		return err;
-	for (i = 0; i < n; i++) {
+	h->pre[VSW_STEP_ABORT] = child_spawn(h, VSW_STEP_ABORT, why, why_len);
+	if (!h->pre[VSW_STEP_ABORT]) {
+		hook_close_files(h);
+		return -EAGAIN;
+	}
+	/* Armed at once: abort undoes whatever the sequence did so far. */
+	child_send(h->pre[VSW_STEP_ABORT], "a", 1);
+	return 0;
+}
+
+int wd_hook_prefork(struct wd_part *part, char *why, size_t why_len)
+{
+	struct wd_hook *h = part->w->hook;
+	static const uint32_t steps[] = { VSW_STEP_FREEZE, VSW_STEP_THAW };
+	size_t i;
+	int err;
+
+	err = hook_open_files(h, why, why_len);
+	if (err)
+		return err;
+	for (i = 0; i < 2; i++) {
+		if (h->pre[steps[i]])
+			continue;
 		h->pre[steps[i]] = child_spawn(h, steps[i], why, why_len);
 		if (!h->pre[steps[i]]) {
 			wd_hook_release(part->w);
 			return -EAGAIN;
 		}
 	}
-	/* Abort undoes whatever prepare-snapshot and freeze did. */
-	if (!h->qemu_ga)
-		child_send(h->pre[VSW_STEP_ABORT], "a", 1);
 	return 0;
 }
 

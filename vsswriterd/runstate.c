@@ -44,7 +44,9 @@ static struct json_object *set_record(const struct wd_session *s)
 		const struct wd_part *p = &s->parts[i];
 		struct json_object *w;
 
-		if (p->excluded || !p->post_done)
+		/* In flight, a writer sent post-snapshot may wait for
+		 * backup-complete already. */
+		if (p->excluded || !(p->post_done || (s->inflight && p->post_sent)))
 			continue;
 		w = json_object_new_object();
 		json_object_object_add(w, "name", json_object_new_string(p->name));
@@ -93,6 +95,14 @@ void wd_runstate_save(struct wd_daemon *d)
 			json_object_object_add(in, "devices", devs);
 			json_object_object_add(in, "set_id", s->committed ?
 					       json_object_new_string(s->set_id) : NULL);
+			if (s->committed) {
+				struct json_object *rec = set_record(s), *w;
+
+				/* Those that finished post-snapshot are told. */
+				if (json_object_object_get_ex(rec, "writers", &w))
+					json_object_object_add(in, "writers", json_object_get(w));
+				json_object_put(rec);
+			}
 			json_object_object_add(root, "inflight", in);
 			continue;
 		}
@@ -131,6 +141,8 @@ void wd_runstate_commit_end(struct wd_daemon *d, struct wd_session *s)
 	wd_runstate_save(d);
 }
 
+static void recover_set(struct wd_daemon *d, struct json_object *o);
+
 static void delete_set(struct wd_daemon *d, const char *set_id, const char *why)
 {
 	struct wd_provider_error e = { 0 };
@@ -166,6 +178,16 @@ static void recover_inflight(struct wd_daemon *d, struct json_object *in,
 	uint64_t since = 0;
 
 	if (json_object_object_get_ex(in, "set_id", &v) && json_object_is_type(v, json_type_string)) {
+		struct json_object *w;
+
+		/* Writers that got post-snapshot wait for backup-complete:
+		 * they get it, with failure, when they come back. */
+		if (json_object_object_get_ex(in, "writers", &w) &&
+		    json_object_array_length(w) > 0) {
+			json_object_object_add(in, "detached", json_object_new_boolean(0));
+			recover_set(d, in);
+			return;
+		}
 		delete_set(d, json_object_get_string(v),
 			   "vsswriterd died before the set was handed over");
 		return;
@@ -244,7 +266,7 @@ static void recover_set(struct wd_daemon *d, struct json_object *o)
 		wd_info("recovery: set %s waits for backup-complete", set_id);
 		return;
 	}
-	delete_set(d, set_id, "its requester was connected to the vsswriterd that died");
+	delete_set(d, set_id, "it was not handed over to a requester that detached it");
 	s->set_deleted = true;
 	wd_session_restore_released(s);
 }

@@ -351,6 +351,9 @@ static void part_mark_sent(struct wd_part *p, uint32_t step)
 	case VSW_STEP_PREPARE_SNAPSHOT:
 		p->snapshot_prepared = true;
 		break;
+	case VSW_STEP_POST_SNAPSHOT:
+		p->post_sent = true;
+		break;
 	case VSW_STEP_FREEZE:
 		p->freeze_sent = true;
 		p->freeze_sent_ns = vsw_now_ns();
@@ -515,8 +518,11 @@ static void step_result(struct wd_session *s, struct wd_part *p, uint32_t step,
 	case VSW_STEP_ABORT:
 		wd_timer_disarm(&p->window);
 		wd_part_set_frozen(p, false);
-		/* A writer that failed this sequence shows it until the next. */
-		if (!ok)
+		/* A writer that failed this sequence shows it until the next;
+		 * its first failure is the cause, and stays its result. */
+		if (!ok && p->failed_step)
+			wd_info("writer %s: abort failed too: %s", p->name, message ? message : "");
+		else if (!ok)
 			part_record_failure(p, step, failure, message);
 		else if (!p->failed_step)
 			part_set_state(p, VSW_STATE_STABLE);
@@ -824,11 +830,20 @@ static void start_prepare(struct wd_session *s)
 	round_begin(s, VSW_STEP_PREPARE_BACKUP, prepare_done);
 	for (i = 0; i < s->part_count; i++) {
 		struct wd_part *p = &s->parts[i];
+		char why[VSW_MESSAGE_MAX];
 
 		if (!part_in_sequence(p))
 			continue;
 		if (p->w)
 			p->w->active = p;
+		/* A hook's undo waits, armed, from its first step on. */
+		if (p->w && p->w->hook && wd_hook_prefork_undo(p, why, sizeof(why))) {
+			part_mark_sent(p, VSW_STEP_PREPARE_BACKUP);
+			part_record_failure(p, VSW_STEP_PREPARE_BACKUP,
+					    VSW_FAILURE_OUT_OF_RESOURCES, why);
+			s->round_failed = true;
+			continue;
+		}
 		round_add(s, p);
 	}
 	round_end_sending(s);
@@ -1359,6 +1374,9 @@ static void creation_next(struct wd_session *s)
 		s->t_thawed_last = vsw_now_ns();
 		s->phase = PH_POST_SNAPSHOT;
 		round_for_all(s, VSW_STEP_POST_SNAPSHOT, created);
+		/* From here a crash tells these writers the backup failed. */
+		if (!s->aborting)
+			wd_runstate_save(s->d);
 		return;
 	case PH_POST_SNAPSHOT:
 		created(s);

@@ -525,6 +525,9 @@ static void do_register(struct wd_conn *c, const struct vsw_msg *m)
 	d->writer_count++;
 	c->role = WD_ROLE_WRITER;
 	c->writer = w;
+	/* Where its components live, for the list; identify checks again. */
+	if (!d->frozen)
+		(void)wd_components_resolve(d, w->components, w->component_count, why, sizeof(why));
 
 	wd_info("writer %s registered: %s, pid %d, uid %d, %zu component%s, freeze window %u ms",
 		w->name, vsw_class_name(w->writer_class), (int)w->pid, (int)w->uid,
