@@ -232,6 +232,7 @@ int main(int argc, char **argv)
 		{ "hang", required_argument, NULL, 'H' },
 		{ "kill-at", required_argument, NULL, 'k' },
 		{ "die-at", required_argument, NULL, 'x' },
+		{ "reconnect", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const struct vsw_callbacks cb = {
@@ -317,6 +318,9 @@ int main(int argc, char **argv)
 			break;
 		case 'x':
 			plan.die_step = step_of(optarg);
+			break;
+		case 'R':
+			p.reconnect_ms = (uint32_t)atoi(optarg);
 			break;
 		default:
 			fprintf(stderr, "usage: vss_test_writer [--name N] [--class C] [--device DEV]... "

@@ -49,6 +49,9 @@ hooklog=$T/hook.log
 wpids=()
 
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
+t_suite=$(ms_now)
+# Where the time goes, on stderr.
+section() { echo "writers: $(($(ms_now) - t_suite)) ms: $*" >&2; }
 
 # wait_for SECONDS CMD...: until CMD succeeds.
 wait_for() {
@@ -100,7 +103,7 @@ start_writer() {
 	local name=$1 log=$2
 	shift 2
 	rm -f "$T/$name.ready"
-	vss_test_writer --name "$name" --log "$log" --ready "$T/$name.ready" "$@" 2>>"$T/$name.err" &
+	vss_test_writer --name "$name" --log "$log" --ready "$T/$name.ready" --reconnect 200 "$@" 2>>"$T/$name.err" &
 	wpids+=($!)
 	eval "pid_$(echo "$name" | tr -c 'a-z0-9\n' _)=$!"
 	wait_for 10 test -e "$T/$name.ready"
@@ -161,6 +164,7 @@ clean_sets
 expect_error 12 'vsswriterd is not running' "vssctl writers without vsswriterd: exit 12" vssctl writers
 
 # --- the whole sequence ------------------------------------------------------------
+section "sequence"
 hook_script 10-log
 cat >"$T/hooks/20-fsfreeze" <<EOF
 #!/bin/sh
@@ -263,6 +267,7 @@ expect_error 5 'no set|no such' "backup-complete of a completed set: not found" 
 clean_sets
 
 # --- monitor ---------------------------------------------------------------------
+section "monitor"
 vssctl monitor --json --timeout 20 >"$T/monitor.json" 2>/dev/null &
 mon=$!
 sleep 0.5
@@ -278,6 +283,7 @@ fi
 clean_sets
 
 # --- vetoes ------------------------------------------------------------------------
+section "vetoes"
 for step in freeze prepare-snapshot; do
 	start_writer veto "$T/veto-$step.log" --class back-end --fail "$step:retryable" --fail-times 1
 	: >"$hooklog"
@@ -315,9 +321,10 @@ for step in freeze prepare-snapshot; do
 done
 
 # --- a writer that hangs in freeze ---------------------------------------------------
-start_writer slow "$T/slow.log" --class front-end --hang freeze:6000
+section "hang"
+start_writer slow "$T/slow.log" --class front-end --hang freeze:3000
 t0=$(ms_now)
-requester --step-timeout 1000 --end complete >"$out" 2>/dev/null
+requester --step-timeout 800 --end complete >"$out" 2>/dev/null
 t1=$(ms_now)
 if jq -e '.ok == false and any(.writers[]; .name == "slow" and .failure == "timeout" and .state_name == "failed-at-freeze")' "$out" >/dev/null &&
 	[ $((t1 - t0)) -lt 5000 ]; then
@@ -336,6 +343,7 @@ wait_for 10 grep -q " abort " "$T/slow.log" && not_frozen_log "$T/slow.log" &&
 kill "${wpids[-1]}"; wait "${wpids[-1]}" 2>/dev/null; unset 'wpids[-1]'
 
 # --- SIGKILL of the requester at each step ---------------------------------------------
+section "requester kills"
 for step in prepare-backup prepare-snapshot freeze thaw post-snapshot; do
 	start_writer killer "$T/k-$step.log" --class back-end --kill-at "$step:$T/req.pid"
 	: >"$hooklog"
@@ -374,6 +382,7 @@ requester --end complete >"$out" && tap OK "the next backup succeeds" || tap FAI
 clean_sets
 
 # --- SIGKILL of a writer at each step --------------------------------------------------
+section "writer kills"
 for step in prepare-backup prepare-snapshot freeze thaw post-snapshot; do
 	start_writer dying "$T/x-$step.log" --class back-end --die-at "$step"
 	requester --step-timeout 3000 >"$out" 2>/dev/null
@@ -393,36 +402,41 @@ requester --end complete >"$out" && tap OK "the next backup succeeds (the dead w
 clean_sets
 
 # --- SIGKILL of vsswriterd at each step ------------------------------------------------
+section "daemon kills"
 for step in identify prepare-backup prepare-snapshot freeze thaw post-snapshot; do
 	start_writer assassin "$T/a-$step.log" --class back-end --kill-at "$step:$T/daemon.pid"
 	: >"$hooklog"
 	requester --step-timeout 3000 >"$out" 2>/dev/null
 	rc=$?
 	wait_for 5 daemon_gone
-	ok=1
+	why=
 	# Every writer library undoes a sequence it was in; armed hook children run abort.
 	for l in "$T/web.log" "$T/db.log" "$T/sys.log" "$T/a-$step.log"; do
-		wait_for 3 not_frozen_log "$l" || ok=0
+		wait_for 3 not_frozen_log "$l" || why+=" ${l##*/} frozen"
 	done
 	if [ "$step" != identify ] && [ "$step" != post-snapshot ]; then
-		wait_for 5 sh -c "tail -n 8 '$T/db.log' | grep -q 'abort.*watchdog=1'" || ok=0
+		wait_for 5 sh -c "tail -n 8 '$T/db.log' | grep -q 'abort.*watchdog=1'" || why+=" db not aborted"
 	fi
 	if [ "$step" != identify ]; then
-		wait_for 5 grep -q "10-log abort" "$hooklog" || ok=0
+		wait_for 5 grep -q "10-log abort" "$hooklog" || why+=" hook not aborted"
 	fi
-	wait_for 5 no_fs_frozen || ok=0
+	wait_for 5 no_fs_frozen || why+=" a filesystem frozen"
 	start_daemon
-	wait_for 5 sh -c "[ \$(vssctl --json writers | jq '[.[] | select(.connected and .kind == \"process\")] | length') -ge 4 ]" || ok=0
+	wait_for 5 sh -c "[ \$(vssctl --json writers | jq '[.[] | select(.connected and .kind == \"process\")] | length') -ge 4 ]" ||
+		why+=" writers not back"
 	# Past post-snapshot there is no abort: a writer that finished it is
 	# told, once it is back, that the backup failed.
 	if [ "$step" = post-snapshot ]; then
-		wait_for 5 sh -c "tail -n 8 '$T/db.log' | grep -q 'abort.*watchdog=1\|backup-complete.*success=0'" || ok=0
+		wait_for 5 sh -c "tail -n 8 '$T/db.log' | grep -q 'abort.*watchdog=1\|backup-complete.*success=0'" ||
+			why+=" db not told"
 	fi
 	left=$(sets)
-	if [ $rc != 0 ] && [ $ok = 1 ] && [ "$left" = 0 ]; then
+	[ "$left" = 0 ] || why+=" $left sets left"
+	[ $rc != 0 ] || why+=" requester rc 0"
+	if [ -z "$why" ]; then
 		tap OK "vsswriterd killed at $step: writers and hooks undone, nothing frozen, no set after restart"
 	else
-		tap FAIL "vsswriterd killed at $step: writers and hooks undone, nothing frozen, no set" "rc $rc ok $ok sets $left"
+		tap FAIL "vsswriterd killed at $step: writers and hooks undone, nothing frozen, no set" "$why; $(tail -n 4 "$T/db.log" | tr '\n' '|')"
 	fi
 	kill "${wpids[-1]}"; wait "${wpids[-1]}" 2>/dev/null; unset 'wpids[-1]'
 	clean_sets
@@ -442,6 +456,7 @@ expect 0 "vsswriterd killed during backup-complete: the detached set waits again
 clean_sets
 
 # --- two requesters at once ------------------------------------------------------------
+section "two requesters"
 requester --queue-timeout 30000 --end complete >"$T/r1.json" 2>/dev/null &
 r1=$!
 requester --queue-timeout 30000 --end complete >"$T/r2.json" 2>/dev/null &
@@ -457,6 +472,7 @@ fi
 clean_sets
 
 # --- qemu-ga hooks, unchanged ----------------------------------------------------------
+section "qemu-ga"
 rm -f "$T/hooks/"*
 cat >"$T/qga/mysql-flush.sh" <<EOF
 #!/bin/sh
@@ -511,6 +527,7 @@ rm -f "$T/qga/"* "$T/qga-veto"
 clean_sets
 
 # --- non-root requesters and writers from the wrong uid ---------------------------------
+section "non-root"
 setpriv --reuid=65534 --regid=65534 --clear-groups vssctl create --storage "$store" --storage-limit 32M "$d0" >"$out" 2>"$err"
 rc=$?
 [ $rc = 4 ] && grep -q "may not act as a requester" "$err" &&
@@ -540,6 +557,7 @@ kill $pgw; wait $pgw 2>/dev/null
 clean_sets
 
 # --- malformed messages --------------------------------------------------------------
+section "malformed"
 /usr/bin/python3 - "$T" >"$out" 2>&1 <<'EOF'
 import json, os, random, socket, sys
 path = "/run/vss/writerd.sock"
@@ -606,6 +624,7 @@ stop_writers
 stop_daemon
 
 # --- socket activation and sd_notify ---------------------------------------------------
+section "socket activation"
 if command -v systemd-socket-activate >/dev/null; then
 	/usr/bin/python3 - "$T" >"$out" 2>&1 <<'EOF' &
 import socket, sys
@@ -639,6 +658,7 @@ else
 fi
 
 # --- --no-writers ------------------------------------------------------------------------
+section "no-writers"
 start_daemon
 start_writer web2 "$T/web2.log" --class front-end
 vssctl create --no-writers --storage "$store" --storage-limit 32M "$d0" >"$out" 2>"$err"
@@ -646,5 +666,6 @@ rc=$?
 [ $rc = 0 ] && ! grep -q "prepare-backup" "$T/web2.log" && ! grep -q "writers:" "$out" &&
 	tap OK "--no-writers bypasses vsswriterd: no writer is asked" || tap FAIL "--no-writers bypasses vsswriterd" "rc $rc"
 clean_sets
+section end
 echo "1..$n"
 exit $((failures > 0))

@@ -822,6 +822,9 @@ int wd_daemon_new(const struct wd_options *opts, struct wd_config *cfg,
 		 opts->state_dir ? opts->state_dir : WD_DEFAULT_STATE_DIR);
 	snprintf(d->sysroot, sizeof(d->sysroot), "%s", opts->sysroot ? opts->sysroot : "");
 	d->provider = opts->provider;
+	/* Session numbers go on across restarts: a writer that undid session
+	 * N of a killed daemon must not take the next daemon's N for it. */
+	d->next_session_id = vsw_realtime_ns() / 1000;
 	d->provider_ctx = opts->provider_ctx;
 
 	err = wd_loop_new(&d->loop);

@@ -352,7 +352,7 @@ static void handle_event(struct vsw_writer *w, struct json_object *p)
 		w->self_aborted = false;
 	}
 	if (w->self_aborted && ev.session == w->seq_session &&
-	    ev.step != VSW_STEP_BACKUP_COMPLETE) {
+	    ev.step >= VSW_STEP_PREPARE_SNAPSHOT && ev.step != VSW_STEP_BACKUP_COMPLETE) {
 		/* Undone already: say so instead of running the step again. */
 		if (ev.step == VSW_STEP_ABORT)
 			send_answer(w, id, ev.step, true, 0, NULL);
@@ -447,6 +447,8 @@ static void disconnect(struct vsw_writer *w, const char *why)
 		snprintf(reason, sizeof(reason), "the connection to vsswriterd was lost (%s)", why);
 		self_abort(w, reason);
 	}
+	/* The next connection may be to another daemon: its sessions are new. */
+	w->self_aborted = false;
 	if (was_registered && w->cb.connection)
 		w->cb.connection(w, false, w->arg);
 }

@@ -69,6 +69,8 @@ void wd_log_init(enum wd_log_target target, bool debug)
 
 void wd_log_fini(void)
 {
+	/* At the end, whatever is still held goes out. */
+	ring.holds = 0;
 	wd_log_flush();
 	free(ring.lines);
 	memset(&ring, 0, sizeof(ring));
