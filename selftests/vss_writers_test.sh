@@ -320,6 +320,29 @@ for step in freeze prepare-snapshot; do
 	clean_sets
 done
 
+# --- a set that lacks a device of a writer's component -------------------------------
+# (The hook that freezes $m1 itself stays out of these sets: *.bak is skipped.)
+mv "$T/hooks/20-fsfreeze" "$T/hooks/20-fsfreeze.bak"
+start_writer pg2 "$T/pg2.log" --class back-end --path "$m0" --path "$m1"
+vssctl create --storage "$store" --storage-limit 32M "$d0" >"$out" 2>"$err"
+rc=$?
+[ $rc = 11 ] && grep -q "pg2.*lacks ${d1#/dev/}" "$err" && ! grep -q prepare-backup "$T/pg2.log" &&
+	[ "$(sets)" = 0 ] &&
+	tap OK "a set lacking a device of a writer's component: inconsistent-snapshot, before anything is asked" ||
+	tap FAIL "a set lacking a device of a writer's component: inconsistent-snapshot" "rc $rc"
+vssctl --json create --writer-volumes --storage "$store" --storage-limit 32M >"$out" 2>"$err"
+jq -e '(.snapshots | length) == 2 and any(.writers[]; .name == "pg2" and .took_part)' "$out" >/dev/null &&
+	tap OK "--writer-volumes takes every device of the writers' components" ||
+	tap FAIL "--writer-volumes takes every device of the writers' components" "$(cat "$err")"
+set_w=$(jq -r '.set_id' "$out")
+vssctl abort "$set_w" >/dev/null 2>&1
+wait_for 5 grep -q "backup-complete.*success=0" "$T/pg2.log" && [ "$(sets)" = 0 ] &&
+	tap OK "vssctl abort SET: the writers are told the backup failed, the set is deleted" ||
+	tap FAIL "vssctl abort SET: the writers are told the backup failed, the set is deleted"
+kill "${wpids[-1]}"; wait "${wpids[-1]}" 2>/dev/null; unset 'wpids[-1]'
+mv "$T/hooks/20-fsfreeze.bak" "$T/hooks/20-fsfreeze"
+clean_sets
+
 # --- a writer that hangs in freeze ---------------------------------------------------
 section "hang"
 start_writer slow "$T/slow.log" --class front-end --hang freeze:3000

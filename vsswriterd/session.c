@@ -1338,6 +1338,8 @@ static void commit(struct wd_session *s)
 
 static void creation_next(struct wd_session *s)
 {
+	size_t i;
+
 	if (s->aborting)
 		return;
 	switch (s->phase) {
@@ -1373,10 +1375,16 @@ static void creation_next(struct wd_session *s)
 		}
 		s->t_thawed_last = vsw_now_ns();
 		s->phase = PH_POST_SNAPSHOT;
+		/*
+		 * From here a crash tells these writers that the backup failed:
+		 * the state file says so before the first of them hears of
+		 * post-snapshot (one may kill us as it does).
+		 */
+		for (i = 0; i < s->part_count; i++)
+			if (part_in_sequence(&s->parts[i]))
+				s->parts[i].post_sent = true;
+		wd_runstate_save(s->d);
 		round_for_all(s, VSW_STEP_POST_SNAPSHOT, created);
-		/* From here a crash tells these writers the backup failed. */
-		if (!s->aborting)
-			wd_runstate_save(s->d);
 		return;
 	case PH_POST_SNAPSHOT:
 		created(s);
