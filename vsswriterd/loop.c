@@ -109,7 +109,7 @@ static void timer_ready(struct wd_watch *w, uint32_t events)
 	(void)events;
 	if (read(w->fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return;
-	if (!t->armed)
+	if (!t->armed || !t->fn)
 		return;
 	t->armed = false;
 	t->fn(t);
@@ -132,6 +132,7 @@ int wd_timer_init(struct wd_loop *loop, struct wd_timer *t, wd_timer_fn fn,
 		close(fd);
 		return err;
 	}
+	t->initialized = true;
 	return 0;
 }
 
@@ -139,7 +140,7 @@ void wd_timer_arm_at(struct wd_timer *t, uint64_t deadline_ns)
 {
 	struct itimerspec its = { 0 };
 
-	if (t->watch.fd < 0)
+	if (!t->initialized)
 		return;
 	/* A zero it_value would disarm: the earliest time is 1 ns. */
 	if (!deadline_ns)
@@ -161,7 +162,7 @@ void wd_timer_disarm(struct wd_timer *t)
 	struct itimerspec its = { 0 };
 	uint64_t expirations;
 
-	if (t->watch.fd < 0)
+	if (!t->initialized)
 		return;
 	t->armed = false;
 	timerfd_settime(t->watch.fd, 0, &its, NULL);
@@ -173,11 +174,12 @@ void wd_timer_fini(struct wd_loop *loop, struct wd_timer *t)
 {
 	int fd = t->watch.fd;
 
-	if (fd < 0 || !t->fn)
+	if (!t->initialized)
 		return;
 	wd_watch_del(loop, &t->watch);
 	close(fd);
 	t->armed = false;
+	t->initialized = false;
 	t->fn = NULL;
 }
 

@@ -31,6 +31,7 @@ struct wd_timer {
 	wd_timer_fn fn;
 	void *arg;
 	bool armed;
+	bool initialized;	/* owns a timerfd */
 	uint64_t deadline_ns;	/* CLOCK_MONOTONIC, when armed */
 };
 

@@ -685,6 +685,42 @@ static void test_malformed(void)
 	wdt_stop(&t);
 }
 
+static int open_fds(void)
+{
+	int n = 0, fd;
+
+	for (fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/* Sessions come and go without leaving a descriptor behind. */
+static void test_no_fd_leak(void)
+{
+	struct wdt t;
+	struct wdt_client *w[3], *r;
+	struct vsw_msg m;
+	int before, i;
+
+	wdt_start(&t, NULL);
+	r = three_writers(&t, w);
+	run_sequence(&t, r, 2000, NULL, &m);
+	vsw_msg_free(&m);
+	wdt_close(r);
+	wdt_pump(&t, 100);
+	before = open_fds();
+	for (i = 0; i < 5; i++) {
+		r = wdt_client(&t, ROOT, ROOT);
+		run_sequence(&t, r, 2000, NULL, &m);
+		vsw_msg_free(&m);
+		wdt_close(r);
+		wdt_pump(&t, 100);
+	}
+	t_int_eq(open_fds(), before, "five sessions leave no descriptor open");
+	wdt_stop(&t);
+}
+
 static void test_recovery(void)
 {
 	struct wdt t;
@@ -904,6 +940,7 @@ int main(void)
 	test_provider_failure();
 	test_hold_limit_and_frozen();
 	test_malformed();
+	test_no_fd_leak();
 	test_recovery();
 	test_hooks();
 	wd_log_fini();
