@@ -62,9 +62,9 @@ module: $(MODDIR)/.tree
 	$(MAKE) -C $(KDIR) M=$(MODDIR) $(KBUILD_FLAGS) modules
 
 # Userspace components, each with its own Makefile taking O= and VERSION=,
-# built in this order (examples/ links the libvss that vssctl/ builds).
-# vsswriterd/ (the writer coordinator, a later issue) joins this list.
-TOOL_DIRS := vssctl examples
+# built in this order (vsswriterd/ and examples/ link the libvss that
+# vssctl/ builds).
+TOOL_DIRS := vssctl vsswriterd examples
 
 tools:
 	@set -e; for d in $(TOOL_DIRS); do \
@@ -86,6 +86,9 @@ install: all
 	install -D -m 644 udev/90-vss.rules $(DESTDIR)/lib/udev/rules.d/90-vss.rules
 	sed 's|@BINDIR@|$(or $(BINDIR),$(or $(PREFIX),/usr/local)/bin)|g' systemd/vss-cbt.service > $(BUILD)/vss-cbt.service
 	install -D -m 644 $(BUILD)/vss-cbt.service $(DESTDIR)/lib/systemd/system/vss-cbt.service
+	sed 's|@SBINDIR@|$(or $(SBINDIR),$(or $(PREFIX),/usr/local)/sbin)|g' systemd/vsswriterd.service > $(BUILD)/vsswriterd.service
+	install -D -m 644 $(BUILD)/vsswriterd.service $(DESTDIR)/lib/systemd/system/vsswriterd.service
+	install -D -m 644 systemd/vsswriterd.socket $(DESTDIR)/lib/systemd/system/vsswriterd.socket
 	sed 's|@BINDIR@|$(or $(BINDIR),$(or $(PREFIX),/usr/local)/bin)|g' modprobe.d/vss.conf > $(BUILD)/vss.conf
 	install -D -m 644 $(BUILD)/vss.conf $(DESTDIR)/etc/modprobe.d/vss.conf
 	-depmod $(if $(INSTALL_MOD_PATH),-b $(INSTALL_MOD_PATH)) -a $(KVER)

@@ -179,6 +179,21 @@ else
 	fail "host unit tests ran" "$results/host-unit.log"
 fi
 
+# vsswriterd and libvsswriter (their own build, run after libvss's).
+if make -s -C vsswriterd O="$repo/build" check >"$results/host-unit-writerd.log" 2>&1; then
+	:
+fi
+summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$results/host-unit-writerd.log" | tail -n1)
+if [ -n "$summary" ]; then
+	read -r p _ f _ <<<"$summary"
+	passed=$((passed + p))
+	failed=$((failed + f))
+	[ "$f" = 0 ] || failures+=("vsswriterd host unit tests: $f failed (results/host-unit-writerd.log)")
+	echo "# vsswriterd host unit tests: $summary"
+else
+	fail "vsswriterd host unit tests ran" "$results/host-unit-writerd.log"
+fi
+
 section "build checks"
 checkpatch=$cache/kernel-tools/scripts/checkpatch.pl
 for k in $kernels; do
@@ -205,9 +220,9 @@ else
 fi
 log=$results/tools-build.log
 if make -s tools >"$log" 2>&1 && make -s -C selftests O="$repo/build" >>"$log" 2>&1; then
-	pass "vssctl, libvss and the selftests build with -Werror"
+	pass "vssctl, libvss, vsswriterd, libvsswriter and the selftests build with -Werror"
 else
-	fail "vssctl, libvss and the selftests build with -Werror" "$log"
+	fail "vssctl, libvss, vsswriterd, libvsswriter and the selftests build with -Werror" "$log"
 fi
 # Modules for every kernel, as the VM suites load them.
 for k in $kernels; do

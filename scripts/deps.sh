@@ -44,6 +44,8 @@ host_packages=(
 	kmod cpio xz-utils zstd pkg-config
 	qemu-system-x86 busybox-static
 	libnl-3-dev libnl-genl-3-dev libjson-c-dev
+	libsystemd-dev	# sd-daemon for vsswriterd (notify, socket activation)
+	systemd		# systemd-socket-activate, run in the VM by vss_writers_test
 	e2fsprogs xfsprogs lvm2 mdadm fio jq sparse util-linux
 	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
