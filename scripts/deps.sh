@@ -6,10 +6,20 @@
 # 6.1 and 6.12) are downloaded as .debs and unpacked into the cache, never
 # installed into /boot: the host keeps running its own kernel.
 #
+# usage: scripts/deps.sh          everything: tests, VM, packaging
+#        scripts/deps.sh deb      only what `make deb` needs to build the
+#                                 Debian packages (no test kernels)
+#
 # Environment:
 #   VSS_CACHE   cache folder (default ~/.cache/vss)
 #   VSS_OFFLINE=1  use what the cache has, fail if something is missing
 set -euo pipefail
+
+mode=${1:-all}
+case $mode in
+all|deb) ;;
+*) echo "usage: scripts/deps.sh [deb]" >&2; exit 2 ;;
+esac
 
 cache=${VSS_CACHE:-$HOME/.cache/vss}
 mkdir -p "$cache"
@@ -33,7 +43,18 @@ host_packages=(
 	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
 	fdisk	# sfdisk, for the partition tests in the VM
+	mmdebstrap qemu-utils	# the system image of vm-run --system (scripts/system-image)
 )
+# The build dependencies of debian/control, and lintian for make deb's check.
+deb_packages=(
+	build-essential debhelper dh-dkms dpkg-dev fakeroot lintian pkg-config
+	libnl-3-dev libnl-genl-3-dev libjson-c-dev
+)
+if [ "$mode" = deb ]; then
+	host_packages=("${deb_packages[@]}")
+else
+	host_packages+=("${deb_packages[@]}")
+fi
 
 missing=()
 for p in "${host_packages[@]}"; do
@@ -44,6 +65,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt_update_once
 	log "installing ${missing[*]}"
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = deb ]; then
+	log "ready to build the packages"
+	exit 0
 fi
 
 # newest_pkg REGEX: the highest version of a package whose name matches.
