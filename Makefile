@@ -126,8 +126,10 @@ LIBEXECDIR ?= $(PREFIX)/lib/vss
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 STATEDIR   ?= /var/lib/vss
 INSTALL_MOD_DIR ?= extra
+# What each of TOOL_DIRS gets for its install and uninstall targets.
 TOOLS_INSTALL_VARS = PREFIX=$(PREFIX) BINDIR=$(BINDIR) DESTDIR=$(DESTDIR) \
-	$(if $(LIBDIR),LIBDIR=$(LIBDIR)) VERSION=$(VERSION)
+	$(if $(LIBDIR),LIBDIR=$(LIBDIR)) VERSION=$(VERSION) \
+	SYSTEMDUNITDIR=$(SYSTEMDUNITDIR) LIBEXECDIR=$(LIBEXECDIR) STATEDIR=$(STATEDIR)
 
 # Files that name where vssctl and the helpers went.
 define subst_paths
