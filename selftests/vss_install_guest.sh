@@ -165,7 +165,8 @@ boot1() {
 			/usr/share/doc/libvss-dev/examples/vss-backup-agent.c \
 			/usr/share/doc/libvss-dev/examples/sha256.c $(pkg-config --cflags --libs libvss) \
 			>"$1/agent-build.log" 2>&1 &&
-		ldd ./agent | grep -q "libvss.so.3 => /usr/lib/" && ./agent --help >/dev/null 2>&1' _ "$state"
+		ldd ./agent | grep -Eq "libvss.so.3 => (/usr)?/lib/x86_64-linux-gnu/libvss.so.3" &&
+		./agent --help >/dev/null' _ "$state"
 
 	# --- an LVM volume and an md array that appear only after vss-cbt starts ------
 	pvcreate -q "$pv" >/dev/null && vgcreate -q vgvss "$pv" >/dev/null &&
@@ -233,7 +234,8 @@ boot2() {
 		-u vss-test-late-devices.service >"$state/boot2-journal" 2>&1
 	check "vss-cbt-restore waited for the late devices" grep -q 'waiting up to' "$state/boot2-journal"
 	check "... which came up only after it had started" \
-		awk '/waiting up to/ { w = NR } /activating the late devices/ { a = NR } END { exit !(w && a > w) }' \
+		awk '/Starting vss-cbt-restore/ { s = NR } /activating the late devices/ { a = NR }
+			/dm-0.cbt: continued/ { d = NR } END { exit !(s && a > s && d > a) }' \
 		"$state/boot2-journal"
 	for dev in "$lv" "$md" "$data"; do
 		key=${dev//[^a-z0-9]/_}
