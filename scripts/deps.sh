@@ -6,6 +6,10 @@
 # 6.1 and 6.12) are downloaded as .debs and unpacked into the cache, never
 # installed into /boot: the host keeps running its own kernel.
 #
+# usage: scripts/deps.sh [--debug-kernel]   everything: tests, VM, packaging
+#        scripts/deps.sh deb              only what `make deb` needs to build
+#                                         the Debian packages (no test kernels)
+#
 # With --debug-kernel (as make check runs it) it also builds the debug kernel
 # of the VM suites from Debian's linux-source-6.12 (scripts/build-debug-kernel,
 # scripts/debug-kernel.config), once: the build is cached under the source
@@ -19,10 +23,12 @@
 set -euo pipefail
 
 debug_kernel=${VSS_DEBUG_KERNEL:-}
+mode=all
 for arg in "$@"; do
 	case $arg in
 	--debug-kernel) debug_kernel=1 ;;
-	*) echo "usage: scripts/deps.sh [--debug-kernel]" >&2; exit 2 ;;
+	deb) mode=deb ;;
+	*) echo "usage: scripts/deps.sh [--debug-kernel] [deb]" >&2; exit 2 ;;
 	esac
 done
 
@@ -50,7 +56,18 @@ host_packages=(
 	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
 	fdisk	# sfdisk, for the partition tests in the VM
+	mmdebstrap qemu-utils	# the system image of vm-run --system (scripts/system-image)
 )
+# The build dependencies of debian/control, and lintian for make deb's check.
+deb_packages=(
+	build-essential debhelper dh-dkms dpkg-dev fakeroot lintian pkg-config
+	libnl-3-dev libnl-genl-3-dev libjson-c-dev
+)
+if [ "$mode" = deb ]; then
+	host_packages=("${deb_packages[@]}")
+else
+	host_packages+=("${deb_packages[@]}")
+fi
 
 missing=()
 for p in "${host_packages[@]}"; do
@@ -61,6 +78,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt_update_once
 	log "installing ${missing[*]}"
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = deb ]; then
+	log "ready to build the packages"
+	exit 0
 fi
 
 # newest_pkg REGEX: the highest version of a package whose name matches.

@@ -21,10 +21,31 @@
  *   - Nothing returned by the library needs to be freed with free():
  *     every allocating call has its own release function.
  *
- * ABI: the structures below are part of the ABI. The soname (libvss.so.2
- * since 0.4.0, which added changed-block tracking to struct
- * vss_snapshot_info and struct vss_event_info) changes whenever one of
- * them does; functions are only ever added.
+ * ABI rules (libvss.so.3; checked by vssctl/abi-check.sh at every build
+ * and by debian/libvss3.symbols when the packages are built):
+ *   - Functions are only ever added, never removed or changed. A new
+ *     function is marked VSS_EXPORT, declared here, and listed in a new
+ *     version node of vssctl/libvss.map (LIBVSS_3.1 inheriting LIBVSS_3.0,
+ *     and so on: one node per release that adds functions) and in
+ *     debian/libvss3.symbols with that release's version. A node is frozen
+ *     once a release has shipped it: the build fails if a function is added
+ *     to a node of an earlier release.
+ *   - Structures the caller fills in and passes (struct vss_create_params)
+ *     start with a size member: the caller sets it to sizeof the structure
+ *     as it knows it (VSS_CREATE_PARAMS_INIT does), members are only ever
+ *     appended, and the library takes every member beyond the caller's
+ *     size as zero ("default"). Such structures grow without a new soname.
+ *     0 stands for the size of LIBVSS_3.0, so that a zeroed structure keeps
+ *     meaning what it meant in 3.0; set the size to use a later member.
+ *   - Every other structure (what the library fills in: infos, results,
+ *     events; and struct vss_id, struct vss_device) is fixed for the
+ *     soname. Changing one, or changing the meaning of a member or of a
+ *     function, is a new soname (libvss.so.4, package libvss4) and a new
+ *     LIBVSS_4.0 node; new data goes instead into a new structure that a
+ *     new function fills in.
+ *   - libvss.so.3 (0.4.0) is libvss.so.2 with the size member of struct
+ *     vss_create_params; .2 added changed-block tracking to struct
+ *     vss_snapshot_info and struct vss_event_info.
  */
 #ifndef LIBVSS_H
 #define LIBVSS_H
@@ -194,8 +215,13 @@ struct vss_cbt_restore_result {
 	char device_path[VSS_PATH_MAX];	/* the device it was restored to */
 };
 
-/* What to create with vss_create_set(). Zero means "default" throughout. */
+/*
+ * What to create with vss_create_set(). Zero means "default" throughout.
+ * Grows at its end without a new soname: see "ABI rules" above.
+ */
 struct vss_create_params {
+	size_t size;			/* sizeof(struct vss_create_params), or
+					 * 0 for the LIBVSS_3.0 members only */
 	const char *const *devices;	/* paths of the origin block devices */
 	size_t device_count;		/* 1..VSS_MAX_SET_DEVICES */
 	const char *storage_path;	/* block device, file or directory;
@@ -205,7 +231,11 @@ struct vss_create_params {
 	const char *label;		/* NULL or < VSS_LABEL_MAX bytes */
 	uint32_t flags;			/* VSS_CREATE_* */
 	uint32_t hold_limit_ms;		/* 1..VSS_MAX_HOLD_LIMIT_MS */
+	/* Members added after LIBVSS_3.0 go here, and only here. */
 };
+
+/* An empty struct vss_create_params of this header's size. */
+#define VSS_CREATE_PARAMS_INIT	{ .size = sizeof(struct vss_create_params) }
 
 /* What vss_create_set() created; release with vss_create_result_free(). */
 struct vss_create_result {
@@ -395,6 +425,11 @@ int vss_device_lookup(const char *path, struct vss_device *out);
  * is made absolute, a directory needs a storage limit, and the sizes and
  * the label must fit the protocol (-EINVAL). All or nothing: on failure no
  * snapshot of the request exists.
+ *
+ * @params->size below the size of LIBVSS_3.0 (other than 0) is -EINVAL;
+ * a size beyond what this library knows is accepted when the unknown
+ * members are all zero, and is -E2BIG otherwise (the caller asks for
+ * something this version cannot do).
  *
  * Return: 0 or a negative errno; the kernel's errors are listed under
  * VSS_CMD_CREATE_SET in <linux/vss.h>.
