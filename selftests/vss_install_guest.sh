@@ -51,12 +51,12 @@ fs_list() {
 		-o -path "$VSS_REPO" -o -path /lost+found \) -prune -o -print | LC_ALL=C sort
 }
 
-debs_of() { ls "$1"/vss-dkms_*.deb "$1"/vss-tools_*.deb "$1"/libvss3_*.deb "$1"/libvss-dev_*.deb; }
+debs_of() { ls "$1"/vss-dkms_*.deb "$1"/vss-tools_*.deb "$1"/libvss1_*.deb "$1"/libvss-dev_*.deb; }
 installed_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 # The packages of vss that are installed now (apt knows no others offline).
 installed_pkgs() {
 	local p
-	for p in vss-dkms vss-tools libvss3 libvss-dev; do
+	for p in vss-dkms vss-tools libvss1 libvss-dev; do
 		if is_installed "$p"; then echo "$p"; fi
 	done
 }
@@ -160,12 +160,12 @@ boot1() {
 	check "snapshots deleted" [ -z "$(vssctl --json list | jq -r '.snapshots[]?.id' 2>/dev/null)" ]
 
 	# --- libvss-dev: the example agent builds against the installed library -------
-	check "the example agent builds with pkg-config libvss and links libvss.so.3" bash -c '
+	check "the example agent builds with pkg-config libvss and links libvss.so.1" bash -c '
 		cd /tmp && cc -std=c11 -D_GNU_SOURCE -o agent -I/usr/share/doc/libvss-dev/examples \
 			/usr/share/doc/libvss-dev/examples/vss-backup-agent.c \
 			/usr/share/doc/libvss-dev/examples/sha256.c $(pkg-config --cflags --libs libvss) \
 			>"$1/agent-build.log" 2>&1 &&
-		ldd ./agent | grep -Eq "libvss.so.3 => (/usr)?/lib/x86_64-linux-gnu/libvss.so.3" &&
+		ldd ./agent | grep -Eq "libvss.so.1 => (/usr)?/lib/x86_64-linux-gnu/libvss.so.1" &&
 		./agent --help >/dev/null' _ "$state"
 
 	# --- an LVM volume and an md array that appear only after vss-cbt starts ------

@@ -49,7 +49,7 @@ echo "TAP version 13"
 
 # --- tools only -----------------------------------------------------------------
 check "make install-tools DESTDIR=... PREFIX=/usr/local" m install-tools DESTDIR="$stage" PREFIX=/usr/local
-for f in usr/local/sbin/vssctl usr/local/lib/libvss.so.3 usr/local/lib/libvss.so \
+for f in usr/local/sbin/vssctl usr/local/lib/libvss.so.1 usr/local/lib/libvss.so \
 	usr/local/lib/libvss.a usr/local/include/vss/libvss.h usr/local/include/linux/vss.h \
 	usr/local/lib/pkgconfig/libvss.pc usr/local/share/man/man8/vssctl.8 \
 	lib/udev/rules.d/90-vss.rules lib/systemd/system/vss-cbt.service \

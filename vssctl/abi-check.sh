@@ -11,7 +11,7 @@
 #     libvss.map), or an exported one is not declared in HEADER;
 #   - a VSS_EXPORT function of the objects is in no version node of
 #     libvss.map (the map's "local: *" would hide it);
-#   - an exported function is missing from SYMBOLS (debian/libvss3.symbols)
+#   - an exported function is missing from SYMBOLS (debian/libvss1.symbols)
 #     or listed there under another node, or SYMBOLS lists one that is gone;
 #   - the functions of one node carry different versions in SYMBOLS (one was
 #     added to the node of an earlier release: it needs a new node), or a

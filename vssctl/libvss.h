@@ -21,13 +21,13 @@
  *   - Nothing returned by the library needs to be freed with free():
  *     every allocating call has its own release function.
  *
- * ABI rules (libvss.so.3; checked by vssctl/abi-check.sh at every build
- * and by debian/libvss3.symbols when the packages are built):
+ * ABI rules (libvss.so.1; checked by vssctl/abi-check.sh at every build
+ * and by debian/libvss1.symbols when the packages are built):
  *   - Functions are only ever added, never removed or changed. A new
  *     function is marked VSS_EXPORT, declared here, and listed in a new
- *     version node of vssctl/libvss.map (LIBVSS_3.1 inheriting LIBVSS_3.0,
+ *     version node of vssctl/libvss.map (LIBVSS_1.1 inheriting LIBVSS_1.0,
  *     and so on: one node per release that adds functions) and in
- *     debian/libvss3.symbols with that release's version. A node is frozen
+ *     debian/libvss1.symbols with that release's version. A node is frozen
  *     once a release has shipped it: the build fails if a function is added
  *     to a node of an earlier release.
  *   - Structures the caller fills in and passes (struct vss_create_params)
@@ -35,17 +35,16 @@
  *     as it knows it (VSS_CREATE_PARAMS_INIT does), members are only ever
  *     appended, and the library takes every member beyond the caller's
  *     size as zero ("default"). Such structures grow without a new soname.
- *     0 stands for the size of LIBVSS_3.0, so that a zeroed structure keeps
- *     meaning what it meant in 3.0; set the size to use a later member.
+ *     0 stands for the size of LIBVSS_1.0, so that a zeroed structure keeps
+ *     meaning what it meant in 1.0; set the size to use a later member.
  *   - Every other structure (what the library fills in: infos, results,
  *     events; and struct vss_id, struct vss_device) is fixed for the
  *     soname. Changing one, or changing the meaning of a member or of a
- *     function, is a new soname (libvss.so.4, package libvss4) and a new
- *     LIBVSS_4.0 node; new data goes instead into a new structure that a
+ *     function, is a new soname (libvss.so.2, package libvss2) and a new
+ *     LIBVSS_2.0 node; new data goes instead into a new structure that a
  *     new function fills in.
- *   - libvss.so.3 (0.4.0) is libvss.so.2 with the size member of struct
- *     vss_create_params; .2 added changed-block tracking to struct
- *     vss_snapshot_info and struct vss_event_info.
+ *   - libvss.so.1 (0.4.0) is the first release with this ABI. (Builds
+ *     before it, never packaged, had other sonames.)
  */
 #ifndef LIBVSS_H
 #define LIBVSS_H
@@ -221,7 +220,7 @@ struct vss_cbt_restore_result {
  */
 struct vss_create_params {
 	size_t size;			/* sizeof(struct vss_create_params), or
-					 * 0 for the LIBVSS_3.0 members only */
+					 * 0 for the LIBVSS_1.0 members only */
 	const char *const *devices;	/* paths of the origin block devices */
 	size_t device_count;		/* 1..VSS_MAX_SET_DEVICES */
 	const char *storage_path;	/* block device, file or directory;
@@ -231,7 +230,7 @@ struct vss_create_params {
 	const char *label;		/* NULL or < VSS_LABEL_MAX bytes */
 	uint32_t flags;			/* VSS_CREATE_* */
 	uint32_t hold_limit_ms;		/* 1..VSS_MAX_HOLD_LIMIT_MS */
-	/* Members added after LIBVSS_3.0 go here, and only here. */
+	/* Members added after LIBVSS_1.0 go here, and only here. */
 };
 
 /* An empty struct vss_create_params of this header's size. */
@@ -426,7 +425,7 @@ int vss_device_lookup(const char *path, struct vss_device *out);
  * the label must fit the protocol (-EINVAL). All or nothing: on failure no
  * snapshot of the request exists.
  *
- * @params->size below the size of LIBVSS_3.0 (other than 0) is -EINVAL;
+ * @params->size below the size of LIBVSS_1.0 (other than 0) is -EINVAL;
  * a size beyond what this library knows is accepted when the unknown
  * members are all zero, and is -E2BIG otherwise (the caller asks for
  * something this version cannot do).
@@ -980,8 +979,8 @@ int vss_parse_size(const char *text, uint64_t *out);
 char *vss_format_size(uint64_t bytes, char *buf, size_t len);
 
 /*
- * Writers: backup sessions through vsswriterd (libvss 0.4 adds these,
- * version node LIBVSS_2.1)
+ * Writers: backup sessions through vsswriterd (libvss 0.4.0,
+ * version node LIBVSS_1.0)
  *
  * A snapshot set that applications take part in goes through vsswriterd,
  * the writer coordinator. A requester (a backup agent, vssctl) opens a

@@ -262,7 +262,7 @@ static bool is_power_of_two(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
-/* The size of struct vss_create_params in LIBVSS_3.0, what size 0 means. */
+/* The size of struct vss_create_params in LIBVSS_1.0, what size 0 means. */
 #define CREATE_PARAMS_SIZE_3_0 \
 	(offsetof(struct vss_create_params, hold_limit_ms) + sizeof(uint32_t))
 
