@@ -374,7 +374,9 @@ TEST_F(store, copies_bypass_the_page_cache)
 	EXPECT_EQ(16ULL * VSS_DEFAULT_CHUNK_SIZE, info.storage_used);
 	ASSERT_EQ(0, run_output(res, sizeof(res),
 				"fincore --bytes --noheadings --output RES %s", path));
-	EXPECT_STREQ("0", res) TH_LOG("%s bytes of copies in the page cache", res);
+	/* fincore pads the column: "  0". */
+	EXPECT_EQ(0ULL, strtoull(res, NULL, 10))
+		TH_LOG("%s bytes of copies in the page cache", res);
 	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1, self->why))
 		TH_LOG("image: %s", self->why);
 	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
