@@ -44,7 +44,7 @@ chmod 755 "$T"	# the unprivileged cases reach into it
 m0=$T/m0 m1=$T/m1 store=$T/store
 mkdir -p "$m0" "$m1" "$store" "$T/hooks" "$T/qga"
 for pair in "$d0:$m0" "$d1:$m1"; do
-	mkfs.ext4 -q -F "${pair%%:*}" && mount "${pair%%:*}" "${pair#*:}" ||
+	mkfs.ext4 -q -F -E nodiscard "${pair%%:*}" && mount "${pair%%:*}" "${pair#*:}" ||
 		{ echo "Bail out! cannot make and mount ext4 on ${pair%%:*}"; exit 1; }
 done
 conf=$T/vsswriterd.conf
