@@ -9,7 +9,8 @@
 #   - vetoes at freeze and at prepare-snapshot; a failed writer is stable
 #     again after the next good sequence, without a restart
 #   - a writer that hangs in freeze
-#   - SIGKILL of the requester, of vsswriterd and of a writer at each step:
+#   - SIGKILL of the requester, of vsswriterd and of a writer at each step
+#     (identify and backup-complete included):
 #     afterwards no filesystem and no writer is frozen, no snapshot of an
 #     aborted set remains, and the next backup succeeds
 #   - two requesters at once; an unchanged qemu-ga hook directory;
@@ -29,7 +30,7 @@ read -r -a disks <<<"${VSS_DISKS:-}"
 . "$repo/selftests/tap.sh"
 
 # The plan is fixed: a test that does not run is a failure (check-tap).
-echo "1..72"
+echo "1..74"
 if [ "$(id -u)" != 0 ]; then
 	echo "Bail out! needs root (it starts vsswriterd)"
 	exit 1
@@ -424,6 +425,31 @@ for step in prepare-backup prepare-snapshot freeze thaw post-snapshot; do
 	fi
 	wait "${wpids[-1]}" 2>/dev/null; unset 'wpids[-1]'
 done
+# Killed at identify, the writer is left out and the set goes on without
+# it; killed at backup-complete, the set stands and the requester is told.
+start_writer dying "$T/x-identify.log" --class back-end --die-at identify
+requester --end complete >"$out" 2>/dev/null
+rc=$?
+wait "${wpids[-1]}" 2>/dev/null; unset 'wpids[-1]'
+if [ $rc = 0 ] && jq -e '(.writers[] | select(.name == "dying") | .excluded and .failure == "not-responding") and
+	([.writers[] | select(.excluded | not)] | length) == 5' "$out" >/dev/null && no_fs_frozen; then
+	tap OK "a writer killed at identify: left out (not-responding), the set goes on with the others"
+else
+	tap FAIL "a writer killed at identify: left out, the set goes on with the others" "rc $rc $(head -c 400 "$out")"
+fi
+clean_sets
+start_writer dying "$T/x-backup-complete.log" --class back-end --die-at backup-complete
+requester --end complete >"$out" 2>/dev/null
+rc=$?
+wait "${wpids[-1]}" 2>/dev/null; unset 'wpids[-1]'
+if [ $rc = 0 ] && jq -e '.set_id != "" and (.writers[] | select(.name == "dying") |
+	.failure == "not-responding" and .state_name == "failed-at-backup-complete") and
+	all(.writers[] | select(.name != "dying"); .state == 1)' "$out" >/dev/null && no_fs_frozen; then
+	tap OK "a writer killed at backup-complete: the requester is told it failed there, the others are stable"
+else
+	tap FAIL "a writer killed at backup-complete: the requester is told, the others are stable" "rc $rc $(head -c 400 "$out")"
+fi
+clean_sets
 requester --end complete >"$out" && tap OK "the next backup succeeds (the dead writer is left out)" ||
 	tap FAIL "the next backup succeeds (the dead writer is left out)" "$(head -c 300 "$out")"
 clean_sets
@@ -695,5 +721,5 @@ rc=$?
 	tap OK "--no-writers bypasses vsswriterd: no writer is asked" || tap FAIL "--no-writers bypasses vsswriterd" "rc $rc"
 clean_sets
 section end
-[ "$n" = 72 ] || echo "# the plan says 72 tests, $n ran: fix the plan"
-exit $((failures > 0 || n != 72))
+[ "$n" = 74 ] || echo "# the plan says 74 tests, $n ran: fix the plan"
+exit $((failures > 0 || n != 74))
