@@ -710,8 +710,10 @@ fi
 # A set of one device (an ext4 LV the writers' data is on), taken through
 # vsswriterd with 0, 1 and 8 writers answering at once (processes on
 # libvsswriter, or hooks), and directly with vss_create_set() as the
-# baseline. Per run: the time from the requester's call to the commit
-# instant (the snapshot's creation time), and each writer's frozen time
+# baseline. Per run: the time from the requester's call for the set
+# (DoSnapshotSet; vss_create_set() directly) to the commit instant (the
+# snapshot's creation time), the same from the session's start (gather
+# and prepare-backup included; vss_open() directly), and each writer's frozen time
 # (from the end of its freeze to the start of its thaw, as it logs them).
 # The runs of the configurations alternate, so that host drift spreads
 # over all of them alike.
@@ -765,7 +767,10 @@ exit 0
 			wpids+=($!)
 		done
 		for ((i = 1; i <= $1; i++)); do
-			for ((k = 0; k < 200 && ! -e $W/p$i.ready; k++)); do sleep 0.05; done
+			for ((k = 0; k < 200; k++)); do
+				[ -e "$W/p$i.ready" ] && break
+				sleep 0.05
+			done
 		done
 	}
 	stop_procs() {
@@ -785,6 +790,7 @@ exit 0
 			jq -c --arg cfg "$cfg" --arg rep "$rep" '{kind: "writers_run", config: $cfg, rep: $rep,
 				warmup: ($rep == "0"),
 				request_to_commit_us: ((.created_ns - .request_ns) / 1000 | floor),
+				sequence_to_commit_us: ((.created_ns - .open_ns) / 1000 | floor),
 				reply_us: ((.reply_ns - .request_ns) / 1000 | floor), hold_us: .hold_us,
 				daemon_request_to_commit_us: .timing.request_to_commit_us,
 				daemon_frozen_us: .timing.frozen_us, writers: (.writers | length)}' "$f" >>"$records"

@@ -449,7 +449,12 @@ if wr:
         dr = med([r["request_to_commit_us"] for r in wr if r["config"] == "direct"
                   and str(r["rep"]).startswith(cfg + "-")]) if cfg != "direct" else rc
         fz = [r["frozen_us"] for r in recs if r["kind"] == "writers_frozen" and r["config"] == cfg]
+        sq = med([r.get("sequence_to_commit_us") for r in rs])
+        dsq = med([r.get("sequence_to_commit_us") for r in wr if r["config"] == "direct"
+                   and str(r["rep"]).startswith(cfg + "-")]) if cfg != "direct" else sq
         W[cfg] = {"request_to_commit_us": rc, "runs": len(rs),
+                  "sequence_to_commit_us": sq,
+                  "sequence_added_us": None if sq is None or dsq is None else sq - dsq,
                   "direct_alternating_us": dr, "added_us": None if dr is None or rc is None else rc - dr,
                   "reply_us": med([r["reply_us"] for r in rs]),
                   "daemon_frozen_us": med([r.get("daemon_frozen_us") for r in rs]),
@@ -459,6 +464,8 @@ if wr:
         extra = ""
         if cfg != "direct":
             extra = f", adds {x['added_us'] / 1000:.1f} vs direct"
+            if sq is not None and x["sequence_added_us"] is not None:
+                extra += f"; whole sequence {sq / 1000:.1f}, adds {x['sequence_added_us'] / 1000:.1f}"
         if fz:
             extra += f"; frozen {x['frozen_us'] / 1000:.1f} (max {x['frozen_max_us'] / 1000:.1f}, {len(fz)} samples)"
         p(f"  {names[cfg]:34} request to commit {rc / 1000:6.1f}{extra}; reply {x['reply_us'] / 1000:.1f}; {len(rs)} runs")

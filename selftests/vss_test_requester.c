@@ -118,7 +118,7 @@ int main(int argc, char **argv)
 	const char *failed_step = NULL, *pidfile = NULL;
 	size_t volume_count = 0, i;
 	bool writer_volumes = false, direct = false;
-	uint64_t t_request = 0, t_reply = 0;
+	uint64_t t_open = 0, t_request = 0, t_reply = 0;
 	struct vss_session *s;
 	char set_id[VSS_ID_STRLEN] = "";
 	int opt, err = 0;
@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 
 		cp.devices = volumes;
 		cp.device_count = volume_count;
+		t_open = now_ns();
 		err = vss_open(&h);
 		if (!err) {
 			t_request = now_ns();
@@ -193,9 +194,10 @@ int main(int argc, char **argv)
 		}
 		if (!err)
 			vss_id_format(&set.set_id, set_id);
-		printf("{\"ok\":%s,\"errno\":%d,\"set_id\":\"%s\",\"request_ns\":%llu,"
+		printf("{\"ok\":%s,\"errno\":%d,\"set_id\":\"%s\",\"open_ns\":%llu,\"request_ns\":%llu,"
 		       "\"reply_ns\":%llu,\"created_ns\":%llu,\"hold_us\":%llu,\"writers\":[]}\n",
-		       err ? "false" : "true", -err, set_id, (unsigned long long)t_request,
+		       err ? "false" : "true", -err, set_id, (unsigned long long)t_open,
+		       (unsigned long long)t_request,
 		       (unsigned long long)t_reply,
 		       (unsigned long long)(set.snapshot_count ? set.snapshots[0].created_ns : 0),
 		       (unsigned long long)set.hold_us);
@@ -204,6 +206,7 @@ int main(int argc, char **argv)
 			vss_close(h);
 		return err ? 1 : 0;
 	}
+	t_open = now_ns();
 	err = vss_session_open(&sp, &s);
 	if (err) {
 		printf("{\"ok\":false,\"errno\":%d,\"error\":\"%s\",\"step\":\"open\"}\n", -err,
@@ -255,10 +258,10 @@ done:
 	json_string(vss_session_error_writer(s) ? vss_session_error_writer(s) : "");
 	printf(",\"set_id\":");
 	json_string(set_id);
-	printf(",\"snapshots\":%zu,\"request_ns\":%llu,\"reply_ns\":%llu,\"created_ns\":%llu,"
+	printf(",\"snapshots\":%zu,\"open_ns\":%llu,\"request_ns\":%llu,\"reply_ns\":%llu,\"created_ns\":%llu,"
 	       "\"hold_us\":%llu,\"timing\":{\"request_to_commit_us\":%llu,\"frozen_us\":%llu,"
 	       "\"commit_us\":%llu,\"freeze_us\":%llu,\"thaw_us\":%llu,\"total_us\":%llu},",
-	       set.snapshot_count, (unsigned long long)t_request, (unsigned long long)t_reply,
+	       set.snapshot_count, (unsigned long long)t_open, (unsigned long long)t_request, (unsigned long long)t_reply,
 	       (unsigned long long)(set.snapshot_count ? set.snapshots[0].created_ns : 0),
 	       (unsigned long long)set.hold_us, (unsigned long long)timing.request_to_commit_us,
 	       (unsigned long long)timing.frozen_us, (unsigned long long)timing.commit_us,
