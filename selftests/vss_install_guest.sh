@@ -273,6 +273,10 @@ boot1() {
 	check "completion: devices" grep -qx "$data" <<<"$(complete_words "vssctl track /dev/")"
 	check "completion: snapshot ids from vssctl list" grep -qx "$id" <<<"$(complete_words "vssctl show ")"
 	check "completion: set ids for delete --set" grep -qx "$set" <<<"$(complete_words "vssctl delete --set ")"
+	check "completion: the writer commands" \
+		bash -c 'grep -qx writers <<<"$1" && grep -qx backup-complete <<<"$2"' _ \
+		"$(complete_words "vssctl wr")" "$(complete_words "vssctl back")"
+	check "completion: set ids for backup-complete" grep -qx "$set" <<<"$(complete_words "vssctl backup-complete ")"
 	check "completion: no images among the devices" \
 		bash -c '! grep -q "^/dev/vss[0-9]" <<<"$1"' _ "$(complete_words "vssctl create ")"
 
