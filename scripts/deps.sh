@@ -61,7 +61,7 @@ host_packages=(
 # The build dependencies of debian/control, and lintian for make deb's check.
 deb_packages=(
 	build-essential debhelper dh-dkms dpkg-dev fakeroot lintian pkg-config
-	libnl-3-dev libnl-genl-3-dev libjson-c-dev
+	libnl-3-dev libnl-genl-3-dev libjson-c-dev libsystemd-dev
 )
 if [ "$mode" = deb ]; then
 	host_packages=("${deb_packages[@]}")

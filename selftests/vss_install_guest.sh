@@ -51,12 +51,17 @@ fs_list() {
 		-o -path "$VSS_REPO" -o -path /lost+found \) -prune -o -print | LC_ALL=C sort
 }
 
-debs_of() { ls "$1"/vss-dkms_*.deb "$1"/vss-tools_*.deb "$1"/libvss1_*.deb "$1"/libvss-dev_*.deb; }
+# Every package of vss (debian/control).
+packages="vss-dkms vss-tools libvss1 libvss-dev libvsswriter1 libvsswriter-dev"
+debs_of() {
+	local p
+	for p in $packages; do ls "$1/${p}_"*.deb; done
+}
 installed_version() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null; }
 # The packages of vss that are installed now (apt knows no others offline).
 installed_pkgs() {
 	local p
-	for p in vss-dkms vss-tools libvss1 libvss-dev; do
+	for p in $packages; do
 		if is_installed "$p"; then echo "$p"; fi
 	done
 }
@@ -64,9 +69,83 @@ is_installed() { [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" 
 # How often the module was loaded in this boot (it says its version then).
 module_loads() { dmesg | grep -c 'vss: version'; }
 value() { sed -n "s/^$1=//p" "$state/boot1.env" | tail -n1; }
+# The pid of a running vsswriterd (0: none).
+writerd_pid() { systemctl show -p MainPID --value vsswriterd.service; }
+# Whether a running vsswriterd runs the installed binary (not one that an
+# upgrade replaced under it).
+writerd_current() {
+	local pid
+	pid=$(writerd_pid)
+	[ "$pid" = 0 ] || ! readlink "/proc/$pid/exe" | grep -q deleted
+}
+
+# A writer on libvsswriter-dev: registers as NAME with a component on
+# PATH, logs each step it is called for to LOG, runs until killed.
+write_test_writer() {
+	cat >/tmp/writer.c <<-'EOF'
+	#include <stdio.h>
+	#include <string.h>
+	#include <unistd.h>
+	#include <vss/libvsswriter.h>
+
+	static FILE *step_log;
+
+	static int log_step(struct vsw_writer *w, const struct vsw_event *ev, void *arg)
+	{
+		(void)w;
+		(void)arg;
+		fprintf(step_log, "%s\n", vsw_step_name(ev->step));
+		fflush(step_log);
+		return 0;
+	}
+
+	int main(int argc, char **argv)
+	{
+		struct vsw_writer *w;
+		int err;
+
+		if (argc != 4) {
+			fprintf(stderr, "usage: writer NAME PATH LOG\n");
+			return 2;
+		}
+		step_log = fopen(argv[3], "a");
+		if (!step_log)
+			return 1;
+		const char *const paths[] = { argv[2] };
+		const struct vsw_component data = {
+			.name = "data", .paths = paths, .path_count = 1,
+			.backup_types = VSW_BACKUP_FULL,
+		};
+		const struct vsw_writer_params params = {
+			.name = argv[1], .class_id = "6f1c3f52-2d0e-4b8e-9a57-1c0d2f3b4a10",
+			.writer_class = VSW_CLASS_BACK_END,
+			.components = &data, .component_count = 1,
+		};
+		const struct vsw_callbacks callbacks = {
+			.prepare_snapshot = log_step, .freeze = log_step, .thaw = log_step,
+			.post_snapshot = log_step, .backup_complete = log_step, .abort = log_step,
+		};
+		err = vsw_writer_start(&params, &callbacks, NULL, &w);
+		if (err) {
+			fprintf(stderr, "writer: %s\n", strerror(-err));
+			return 1;
+		}
+		err = vsw_writer_wait_registered(w, 20000);
+		if (err) {
+			fprintf(stderr, "writer: not registered: %s (%s)\n", strerror(-err),
+				vsw_writer_error(w));
+			return 1;
+		}
+		printf("registered with libvsswriter %s\n", vsw_library_version());
+		fflush(stdout);
+		for (;;)
+			pause();
+	}
+	EOF
+}
 
 boot1() {
-	local cur=$1 prev=${2:-} v_prev v_cur out id set uuid p point link
+	local cur=$1 prev=${2:-} v_prev v_cur out rc id set uuid p point link
 	fs_list >"$state/fs-before"
 
 	# --- install the previous build, then upgrade to this one ------------------
@@ -85,6 +164,13 @@ boot1() {
 		systemctl is-active --quiet vss-cbt.service vss-cbt-restore.service
 	check "both units are enabled" systemctl is-enabled --quiet vss-cbt.service vss-cbt-restore.service
 	check "/var/lib/vss exists (the README's first --storage)" [ -d /var/lib/vss ]
+	check "vsswriterd.socket is enabled and listening" \
+		bash -c 'systemctl is-enabled --quiet vsswriterd.socket && systemctl is-active --quiet vsswriterd.socket'
+	check "vsswriterd.service is not enabled: it starts on demand" \
+		bash -c '! systemctl is-enabled --quiet vsswriterd.service'
+	check "vssctl writers starts vsswriterd through its socket" \
+		bash -c 'vssctl --json writers >/dev/null && systemctl is-active --quiet vsswriterd.service'
+	note "vsswriterd of $v_prev runs as pid $(writerd_pid)"
 
 	if [ "$v_prev" != "$v_cur" ]; then
 		note "upgrading to $v_cur"
@@ -95,7 +181,9 @@ boot1() {
 			bash -c "dkms status vss | grep -q '^vss/$v_cur, $kver, [^:]*: installed' && ! dkms status vss | grep -q '$v_prev'"
 		check "the upgrade unloaded nothing (one load of vss.ko in this boot)" [ "$(module_loads)" = 1 ]
 		check "the units are still active after the upgrade" \
-			systemctl is-active --quiet vss-cbt.service vss-cbt-restore.service
+			systemctl is-active --quiet vss-cbt.service vss-cbt-restore.service vsswriterd.socket
+		check "no vsswriterd of $v_prev runs after the upgrade" writerd_current
+		note "vsswriterd: pid $(writerd_pid) after the upgrade"
 	fi
 	check "modinfo finds the DKMS module" grep -q "/updates/dkms/vss.ko" <<<"$(modinfo -n vss)"
 
@@ -105,11 +193,43 @@ boot1() {
 	mount "$data" /mnt/data
 	echo before >/mnt/data/file
 	sync
+
+	# Through vsswriterd: a hook writer in /etc/vss/writers.d and a writer
+	# process built on libvsswriter-dev, with its data on the disk.
+	# shellcheck disable=SC2016 # the hook's own $1
+	printf '#!/bin/sh\necho "$1" >>/run/vss-test-hook.log\n' >/etc/vss/writers.d/50-install-test
+	chmod 755 /etc/vss/writers.d/50-install-test
+	write_test_writer
+	check "a writer builds with pkg-config libvsswriter and links libvsswriter.so.1" bash -c '
+		cd /tmp && cc -std=c11 -D_GNU_SOURCE -Wall -Werror -o writer writer.c \
+			$(pkg-config --cflags --libs libvsswriter) >"$1/writer-build.log" 2>&1 &&
+		ldd ./writer | grep -Eq "libvsswriter.so.1 => (/usr)?/lib/x86_64-linux-gnu/libvsswriter.so.1"' _ "$state"
+	/tmp/writer install-test-writer /mnt/data /run/vss-test-writer.log >/run/vss-test-writer.out 2>&1 &
+	writer_pid=$!
+	for _ in $(seq 100); do
+		grep -q registered /run/vss-test-writer.out 2>/dev/null && break
+		sleep 0.2
+	done
+	out=$(vssctl --json writers 2>&1)
+	check "vssctl writers lists the hook and the writer process" \
+		json_ok "$out" 'any(.[]; .name == "50-install-test") and any(.[]; .name == "install-test-writer")'
 	out=$(vssctl --json create --storage /var/lib/vss "$data" 2>"$state/create1.err")
 	check "vssctl create --storage /var/lib/vss of a mounted disk" \
 		json_ok "$out" '.snapshots | length == 1'
+	check "... went through vsswriterd, with both writers" \
+		json_ok "$out" '.writers_asked and any(.writers[]; .name == "50-install-test") and any(.writers[]; .name == "install-test-writer")'
+	check "... which were frozen and thawed" bash -c '
+		grep -qx freeze /run/vss-test-hook.log && grep -qx thaw /run/vss-test-hook.log &&
+		grep -qx freeze /run/vss-test-writer.log && grep -qx thaw /run/vss-test-writer.log'
 	id=$(jq -r '.snapshots[0].id' <<<"$out")
 	set=$(jq -r '.set_id // .snapshots[0].set_id' <<<"$out")
+	vssctl backup-complete "$set" >"$state/backup-complete.out" 2>&1
+	check "vssctl backup-complete tells the writers" bash -c '
+		for _ in $(seq 50); do grep -qx backup-complete /run/vss-test-writer.log && exit 0; sleep 0.2; done; exit 1'
+	kill "$writer_pid"
+	wait "$writer_pid" 2>/dev/null
+	rm -f /etc/vss/writers.d/50-install-test
+	note "writers: $(jq -c '[.writers[] | {name, state_name}]' <<<"$out" 2>/dev/null)"
 	udevadm settle
 	link=/dev/vss/${data#/dev/}@1
 	check "udev links $link to the image" [ "$(readlink -f "$link")" = /dev/vss0 ]
@@ -124,18 +244,6 @@ boot1() {
 	mount -o ro "$link" /mnt/snap
 	check "the image shows the file as it was at the snapshot" [ "$(cat /mnt/snap/file 2>&1)" = before ]
 	umount /mnt/snap
-
-	# --- and of the mounted root ------------------------------------------------
-	out=$(vssctl --json create --storage "$store" /dev/vda 2>"$state/create2.err")
-	check "vssctl create of the mounted root filesystem" \
-		json_ok "$out" '.snapshots | length == 1'
-	udevadm settle
-	echo "written after the snapshot" >/etc/vss-install-test
-	mount -o ro /dev/vss/vda@1 /mnt/snap 2>/dev/null
-	check "the root image mounts and lacks a file written after it" \
-		bash -c '[ -f /mnt/snap/etc/hostname ] && [ ! -e /mnt/snap/etc/vss-install-test ]'
-	umount /mnt/snap 2>/dev/null
-	rm -f /etc/vss-install-test
 
 	# --- bash completion, as an interactive shell would use it ---------------------
 	complete_words() {
@@ -153,8 +261,30 @@ boot1() {
 	check "completion: devices" grep -qx "$data" <<<"$(complete_words "vssctl track /dev/")"
 	check "completion: snapshot ids from vssctl list" grep -qx "$id" <<<"$(complete_words "vssctl show ")"
 	check "completion: set ids for delete --set" grep -qx "$set" <<<"$(complete_words "vssctl delete --set ")"
+	check "completion: the writer commands" \
+		bash -c 'grep -qx writers <<<"$1" && grep -qx backup-complete <<<"$2"' _ \
+		"$(complete_words "vssctl wr")" "$(complete_words "vssctl back")"
+	check "completion: set ids for backup-complete" grep -qx "$set" <<<"$(complete_words "vssctl backup-complete ")"
 	check "completion: no images among the devices" \
 		bash -c '! grep -q "^/dev/vss[0-9]" <<<"$1"' _ "$(complete_words "vssctl create ")"
+
+	vssctl delete --all >/dev/null
+
+	# --- and of the mounted root ------------------------------------------------
+	# (Once the data disk's set is gone: its storage is in /var/lib/vss, on
+	# the root, and an origin may not hold another set's store.)
+	out=$(vssctl --json create --storage "$store" /dev/vda 2>"$state/create2.err")
+	rc=$?
+	check "vssctl create of the mounted root filesystem" \
+		bash -c '[ "$1" = 0 ] && jq -e ".snapshots | length == 1" <<<"$2" >/dev/null' _ "$rc" "$out"
+	echo "$out" >"$state/create2.out"
+	udevadm settle
+	echo "written after the snapshot" >/etc/vss-install-test
+	mount -o ro /dev/vss/vda@1 /mnt/snap 2>/dev/null
+	check "the root image mounts and lacks a file written after it" \
+		bash -c '[ -f /mnt/snap/etc/hostname ] && [ ! -e /mnt/snap/etc/vss-install-test ]'
+	umount /mnt/snap 2>/dev/null
+	rm -f /etc/vss-install-test
 
 	vssctl delete --all >/dev/null
 	check "snapshots deleted" [ -z "$(vssctl --json list | jq -r '.snapshots[]?.id' 2>/dev/null)" ]
@@ -228,6 +358,8 @@ boot1() {
 boot2() {
 	local key dev point gen changes verdicts
 	check "the module was loaded at boot" [ -d /sys/module/vss ]
+	check "vsswriterd.socket listens after the boot, vsswriterd waits for a client" \
+		bash -c 'systemctl is-active --quiet vsswriterd.socket && ! systemctl is-active --quiet vsswriterd.service'
 	check "vss-cbt.service and vss-cbt-restore.service are active" \
 		systemctl is-active --quiet vss-cbt.service vss-cbt-restore.service
 	journalctl -b -o short-monotonic --no-pager -u vss-cbt.service -u vss-cbt-restore.service \
@@ -277,7 +409,9 @@ boot3() {
 		systemctl is-active --quiet vss-cbt.service vss-cbt-restore.service
 
 	# --- apt remove with a snapshot ------------------------------------------------
-	vssctl create --storage "$store" "$data" >/dev/null
+	vssctl create --storage "$store" "$data" >/dev/null 2>"$state/create4.err"
+	check "vssctl create went through vsswriterd" \
+		bash -c '! grep -q "no writers were asked" "$1" && systemctl is-active --quiet vsswriterd.service' _ "$state/create4.err"
 	out=$(apt-get remove -y -q $(installed_pkgs) 2>&1)
 	check "apt remove is refused while a snapshot exists" is_installed vss-tools
 	check "... saying what to do" grep -q 'vssctl delete --all' <<<"$out"
@@ -290,6 +424,8 @@ boot3() {
 		bash -c '! dpkg -l vss-tools vss-dkms 2>/dev/null | grep -q "^ii"'
 	check "it unloaded nothing: vss.ko stays loaded, tracking its devices" [ -d /sys/module/vss ]
 	check "it said the module stays loaded" grep -q 'the vss module stays loaded' <<<"$out"
+	check "it stopped vsswriterd and its socket" \
+		bash -c '! systemctl is-active --quiet vsswriterd.socket vsswriterd.service && ! pgrep -x vsswriterd >/dev/null'
 	apt-get purge -y -q $(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' 'vss-*' 'libvss*' 2>/dev/null |
 		awk '$1 != "un" { print $NF }') >"$state/apt-purge.log" 2>&1
 	check "apt purge leaves no package" [ -z "$(dpkg -l 'vss-*' 'libvss*' 2>/dev/null | grep '^[a-z][a-z] ' | grep -v '^un')" ]
@@ -300,7 +436,7 @@ boot3() {
 	check "remove and purge leave nothing behind on the root filesystem" \
 		diff "$state/fs-before" "$state/fs-after"
 	check "nor in deb-systemd-helper's state" \
-		bash -c '! grep -rqs vss-cbt /var/lib/systemd/deb-systemd-helper-enabled'
+		bash -c '! grep -rqsE "vss-cbt|vsswriterd" /var/lib/systemd/deb-systemd-helper-enabled /var/lib/systemd/deb-systemd-helper-masked'
 }
 
 case $step in

@@ -8,7 +8,7 @@
 #   install-tools     everything but the module, with the paths filled in
 #   install-module    only vss.ko, into DESTDIR, no depmod of the host
 #   make, no headers  the error names the headers package to install
-#   uninstall         leaves nothing of either behind
+#   uninstall         leaves nothing of either behind (but vsswriterd.conf)
 #   dkms-tree         a tree that dkms builds, with the version filled in
 #
 #   VSS_KERNEL=6.1 selftests/vss_install_staged_test.sh
@@ -55,7 +55,12 @@ for f in usr/local/sbin/vssctl usr/local/lib/libvss.so.1 usr/local/lib/libvss.so
 	lib/udev/rules.d/90-vss.rules lib/systemd/system/vss-cbt.service \
 	lib/systemd/system/vss-cbt-restore.service usr/local/lib/vss/vss-cbt \
 	etc/modprobe.d/vss.conf usr/local/share/bash-completion/completions/vssctl \
-	usr/local/share/doc/vss/examples/vss-backup-agent.c; do
+	usr/local/share/doc/vss/examples/vss-backup-agent.c \
+	usr/local/sbin/vsswriterd usr/local/lib/libvsswriter.so.1 usr/local/lib/libvsswriter.so \
+	usr/local/lib/libvsswriter.a usr/local/include/vss/libvsswriter.h \
+	usr/local/lib/pkgconfig/libvsswriter.pc usr/local/share/man/man8/vsswriterd.8 \
+	usr/local/share/man/man7/vss-writers.7 lib/systemd/system/vsswriterd.service \
+	lib/systemd/system/vsswriterd.socket etc/vss/vsswriterd.conf etc/vss/writers.d; do
 	check "install-tools: /$f" test -e "$stage/$f"
 done
 check "install-tools: /var/lib/vss is made (the README's first --storage)" test -d "$stage/var/lib/vss"
@@ -64,7 +69,11 @@ check "install-tools: no module (a DKMS user gets one copy)" \
 check "install-tools: the units name where vssctl and its helper went" \
 	bash -c 'grep -q "^ExecStart=/usr/local/lib/vss/vss-cbt start" "$1/lib/systemd/system/vss-cbt.service" &&
 		grep -q "^vssctl=/usr/local/sbin/vssctl" "$1/usr/local/lib/vss/vss-cbt" &&
-		grep -q "/usr/local/sbin/vssctl cbt restore" "$1/etc/modprobe.d/vss.conf"' _ "$stage"
+		grep -q "/usr/local/sbin/vssctl cbt restore" "$1/etc/modprobe.d/vss.conf" &&
+		grep -q "^ExecStart=/usr/local/sbin/vsswriterd --foreground" "$1/lib/systemd/system/vsswriterd.service"' _ "$stage"
+check "install-tools: the libraries' sonames are libvss.so.1 and libvsswriter.so.1" \
+	bash -c 'readelf -d "$1/usr/local/lib/libvss.so.1" | grep -q "SONAME.*\[libvss.so.1\]" &&
+		readelf -d "$1/usr/local/lib/libvsswriter.so.1" | grep -q "SONAME.*\[libvsswriter.so.1\]"' _ "$stage"
 check "install-tools: no @PLACEHOLDER@ is left" \
 	bash -c '! grep -rlE "@(BINDIR|LIBEXECDIR|STATEDIR|VERSION|PREFIX|LIBDIR|INCLUDEDIR)@" "$1"' _ "$stage"
 check "install-tools: the man page says version $version" \
@@ -74,9 +83,11 @@ check "install-tools: vssctl runs and says version $version" \
 check "install-tools: the units pass systemd-analyze verify" \
 	bash -c 'command -v systemd-analyze >/dev/null || exit 0
 		d=$(mktemp -d); trap "rm -rf $d" EXIT
-		cp "$1"/lib/systemd/system/vss-cbt*.service "$d/"
-		sed -i "s|/usr/local/lib/vss/vss-cbt|/bin/true|" "$d"/*.service
-		systemd-analyze verify "$d"/vss-cbt.service "$d"/vss-cbt-restore.service 2>&1 | grep -v "^$" | grep -v "Command .man " | grep . && exit 1 || exit 0' _ "$stage"
+		cp "$1"/lib/systemd/system/vss-cbt*.service "$1"/lib/systemd/system/vsswriterd.* "$d/"
+		sed -i "s|/usr/local/lib/vss/vss-cbt|/bin/true|; s|/usr/local/sbin/vsswriterd|/bin/true|" "$d"/*.service
+		systemd-analyze verify "$d"/vss-cbt.service "$d"/vss-cbt-restore.service \
+			"$d"/vsswriterd.service "$d"/vsswriterd.socket 2>&1 |
+			grep -v "^$" | grep -v "Command .man " | grep . && exit 1 || exit 0' _ "$stage"
 
 # --- the module only, into the stage --------------------------------------------
 before_host=$(ls -d /lib/modules/* 2>/dev/null | tr '\n' ' ')
@@ -113,8 +124,9 @@ fi
 # --- uninstall --------------------------------------------------------------------
 check "make uninstall DESTDIR=... PREFIX=/usr/local KVER=$KVER" \
 	m uninstall DESTDIR="$stage" PREFIX=/usr/local KVER="$KVER"
-left=$(files_in "$stage")
-check "uninstall leaves no file behind" [ -z "$left" ]
+# vsswriterd's configuration is the admin's: it stays, as a conffile does.
+left=$(files_in "$stage" | grep -vx ./etc/vss/vsswriterd.conf)
+check "uninstall leaves no file behind but /etc/vss/vsswriterd.conf" [ -z "$left" ]
 [ -z "$left" ] || printf '#   left: %s\n' $left
 
 # --- the DKMS tree ----------------------------------------------------------------

@@ -16,7 +16,13 @@
 #   - the functions of one node carry different versions in SYMBOLS (one was
 #     added to the node of an earlier release: it needs a new node), or a
 #     version newer than VERSION, the version being built.
+#
+# For another library of the tree (libvsswriter), ABI_PREFIX names its
+# functions' prefix (default vss_) and ABI_MAP its version script (default
+# libvss.map).
 set -eu
+prefix=${ABI_PREFIX:-vss_}
+map=${ABI_MAP:-libvss.map}
 
 [ $# -ge 5 ] || { echo "usage: abi-check.sh SHLIB SYMBOLS VERSION HEADER OBJECT..." >&2; exit 2; }
 shlib=$1 symbols=$2 version=$3 header=$4
@@ -39,17 +45,17 @@ for o in "$@"; do
 done | LC_ALL=C sort -u >"$tmp/marked"
 # Functions HEADER declares: a line that starts a declaration and names
 # vss_something( (typedefs of function pointers excluded).
-grep -E '^[a-z][a-z0-9_ ]*[ *]vss_[a-z0-9_]+\(' "$header" | grep -v '^typedef' |
-	sed -E 's/^[^(]*[ *](vss_[a-z0-9_]+)\(.*/\1/' | LC_ALL=C sort -u >"$tmp/declared"
+grep -E "^[a-z][a-z0-9_ ]*[ *]${prefix}[a-z0-9_]+\\(" "$header" | grep -v '^typedef' |
+	sed -E "s/^[^(]*[ *](${prefix}[a-z0-9_]+)\\(.*/\\1/" | LC_ALL=C sort -u >"$tmp/declared"
 
 fail=0
 problem() { echo "abi-check: $*" >&2; fail=1; }
 
 for f in $(LC_ALL=C comm -23 "$tmp/marked" "$tmp/exported.names"); do
-	problem "$f is VSS_EXPORT but in no version node of libvss.map, so it is not exported: add a new node for it (see the comment at the top of libvss.map)"
+	problem "$f is VSS_EXPORT but in no version node of $map, so it is not exported: add a new node for it (see the comment at the top of $map)"
 done
 for f in $(LC_ALL=C comm -23 "$tmp/declared" "$tmp/exported.names"); do
-	problem "$f is declared in ${header##*/} but not exported: mark it VSS_EXPORT and list it in a new node of libvss.map"
+	problem "$f is declared in ${header##*/} but not exported: mark it VSS_EXPORT and list it in a new node of $map"
 done
 for f in $(LC_ALL=C comm -13 "$tmp/declared" "$tmp/exported.names"); do
 	problem "$f is exported but not declared in ${header##*/}"
@@ -67,7 +73,7 @@ awk '{ split($1, a, "@"); if (a[1] != a[2]) print $1 }' "$tmp/recorded" >"$tmp/r
 for f in $(LC_ALL=C comm -23 "$tmp/exported" "$tmp/recorded.functions"); do
 	name=${f%@*} node=${f#*@}
 	if grep -q "^$name@" "$tmp/recorded.functions"; then
-		problem "$name is in node $node of libvss.map but under $(grep "^$name@" "$tmp/recorded.functions" | sed 's/.*@//') in $symbols: a function never changes node"
+		problem "$name is in node $node of $map but under $(grep "^$name@" "$tmp/recorded.functions" | sed 's/.*@//') in $symbols: a function never changes node"
 	else
 		problem "$name@$node is not in $symbols: add \" $name@$node $version\" (and \" $node@$node $version\" for a new node)"
 	fi
@@ -93,7 +99,7 @@ for node in $(awk '{ print $1 }' "$tmp/by-node" | LC_ALL=C sort -u); do
 done
 for node in $(nm -D --defined-only "$shlib" | awk '$2 == "A" { print $3 }'); do
 	grep -q "^ $node@$node " "$symbols" ||
-		problem "node $node of libvss.map is not in $symbols"
+		problem "node $node of $map is not in $symbols"
 done
 
 [ "$fail" = 0 ] || { echo "abi-check: $soname: the ABI rules of ${header##*/} are broken (see above)" >&2; exit 1; }
