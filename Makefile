@@ -4,6 +4,7 @@
 #   make module          only the module
 #   make tools           only vssctl, libvss and the examples
 #   make check           everything make check runs (see README)
+#   make check-install   the packages installed on a booted Debian system
 #   make demo            the main job, in a VM
 #   make bench           benchmarks, in a VM
 #   make install         install-module and install-tools
@@ -59,7 +60,7 @@ MODDIR      = $(BUILD)/$(KVER)
 KMOD_SRCS  := Kbuild $(wildcard kmod/*.c kmod/*.h) uapi/linux/vss.h
 
 .PHONY: all module tools install install-tools install-module uninstall \
-	clean check demo bench deps dkms-tree deb FORCE
+	clean check check-install demo bench deps dkms-tree deb FORCE
 
 all: module tools
 
@@ -216,6 +217,10 @@ clean:
 
 check:
 	@bash scripts/check.sh
+
+# The booted-system install test (selftests/suites-install), on both kernels.
+check-install:
+	@VSS_SUITES_FILE=selftests/suites-install VSS_CHECK_KERNELS="6.1 6.12" bash scripts/check.sh
 
 demo:
 	@bash scripts/deps.sh

@@ -10,6 +10,7 @@
 #      passes only if its TAP meets its plan and it skips nothing that
 #      selftests/suites does not allow (scripts/check-tap)
 #
+# VSS_SUITES_FILE (default selftests/suites) is the list of suites;
 # VSS_CHECK_KERNELS and VSS_CHECK_SUITES choose kernels and suites (names
 # separated by spaces) for a partial run.
 #
@@ -25,6 +26,8 @@ cache=${VSS_CACHE:-$HOME/.cache/vss}
 all_kernels="6.1 6.12 debug"
 kernels=${VSS_CHECK_KERNELS:-6.1 6.12 debug}
 only_suites=${VSS_CHECK_SUITES:-}
+# make check-install gives selftests/suites-install.
+suites_file=${VSS_SUITES_FILE:-selftests/suites}
 rm -rf "$results"
 mkdir -p "$results"
 
@@ -105,7 +108,7 @@ read_suites() {
 		done
 		suite_names+=("$name") suite_opts+=("$opts") suite_cmds+=("$cmd")
 		suite_known[$name]=1
-	done <selftests/suites
+	done <"$suites_file"
 	for target in "${!skip_ok[@]}"; do
 		[ -n "${suite_known[${target%@*}]:-}" ] ||
 			suites_errors+=("selftests/suites: skip-ok names '$target', which is no suite")
