@@ -11,7 +11,8 @@
  *
  * A partition's counters do not see writes made through its whole disk,
  * so for a partition the whole disk's writes that went through no
- * partition are counted too.
+ * partition are counted too, and "no user but vss" means nobody holding
+ * the whole disk open either.
  */
 #include "vss.h"
 #include "cbt_witness.h"
@@ -41,6 +42,35 @@ static u64 vss_disk_direct_write_ios(struct gendisk *disk)
 		through_parts += vss_bdev_write_ios(part);
 	rcu_read_unlock();
 	return vss_bdev_write_ios(disk->part0) - through_parts;
+}
+
+/*
+ * Opens of @disk's whole device that are not a partition's: whoever holds
+ * it open could write to any partition through it.
+ */
+static int vss_disk_direct_openers(struct gendisk *disk)
+{
+	struct block_device *part;
+	unsigned long index;
+	int through_parts = 0;
+
+	rcu_read_lock();
+	xa_for_each_start(&disk->part_tbl, index, part, 1)
+		through_parts += vss_part_whole_opens(part);
+	rcu_read_unlock();
+	return atomic_read(&disk->part0->bd_openers) - through_parts;
+}
+
+/*
+ * Did nobody but vss have @bdev open? For a partition, nobody may have its
+ * whole disk open either, other than through partitions.
+ */
+static bool vss_bdev_quiescent(struct block_device *bdev)
+{
+	if (atomic_read(&bdev->bd_openers) > VSS_OWN_OPENS)
+		return false;
+	return !bdev_is_partition(bdev) ||
+	       vss_disk_direct_openers(bdev->bd_disk) <= 0;
 }
 
 /*
@@ -129,7 +159,7 @@ void vss_cbt_witness_read(struct block_device *bdev,
 		w->direct_write_ios = vss_disk_direct_write_ios(bdev->bd_disk);
 	if (vss_bdev_io_counted(bdev))
 		w->flags |= VSS_CBT_SAVED_IOSTAT;
-	if (atomic_read(&bdev->bd_openers) <= VSS_OWN_OPENS)
+	if (vss_bdev_quiescent(bdev))
 		w->flags |= VSS_CBT_SAVED_QUIESCENT;
 	w->writes_in_flight = vss_cbt_writes_in_flight(bdev);
 }

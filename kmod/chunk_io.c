@@ -2,11 +2,15 @@
 /*
  * Synchronous chunk I/O. Callers are workers in process context that may
  * sleep; memory comes from GFP_NOIO so that reclaim never recurses into
- * the block layer we are serving.
+ * the block layer we are serving, and the callers that hold origin writes
+ * back (copy and image workers, the control path with a gate closed) run
+ * in a memalloc_noio_save() scope, so that what the VFS allocates for a
+ * file store (page cache, filesystem metadata) does not recurse either.
  */
 #include "vss.h"
 #include "chunk_io.h"
 #include <linux/uio.h>
+#include <linux/fs.h>
 #include <linux/slab.h>
 
 /* @gfp: GFP_NOIO, maybe with flags that make it fail rather than wait */
@@ -70,8 +74,10 @@ int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
 	struct bio *bio;
 	int ret;
 
-	bio = bio_alloc(bdev, min_t(unsigned int, nr_bvec, BIO_MAX_VECS),
-			write ? REQ_OP_WRITE : REQ_OP_READ, GFP_NOIO);
+	/* Never fails: GFP_NOIO waits for the reserve (see vss.h). */
+	bio = bio_alloc_bioset(bdev, min_t(unsigned int, nr_bvec, BIO_MAX_VECS),
+			       write ? REQ_OP_WRITE : REQ_OP_READ, GFP_NOIO,
+			       &vss_bio_set);
 	bio->bi_iter.bi_sector = sector;
 	bvec_iter_advance(bvec, &iter, skip);
 	for_each_bvec(page, bvec, iter, iter) {
@@ -95,6 +101,51 @@ int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 }
 
 /**
+ * vss_file_freeze_protect - take @file's filesystem's freeze protection
+ * @file: a file about to be written or grown
+ * @nowait: fail rather than wait for a frozen filesystem
+ *
+ * A store's writes take the protection themselves, around a direct call
+ * of the filesystem's method: vfs_iter_write() takes none on 6.1 (it
+ * would write into a frozen filesystem) and takes it from 6.7 on, where
+ * it waits for the thaw, and taking it twice could deadlock against a
+ * freezer waiting in between. Copy-on-write must never make an origin's
+ * writes wait for a thaw: it asks for @nowait and fails its snapshot.
+ *
+ * Return: 0, or -EBUSY if @nowait and the filesystem is frozen (or
+ * freezing). Undone by sb_end_write().
+ */
+int vss_file_freeze_protect(struct file *file, bool nowait)
+{
+	struct super_block *sb = file_inode(file)->i_sb;
+
+	if (!nowait)
+		sb_start_write(sb);
+	else if (!sb_start_write_trylock(sb))
+		return -EBUSY;
+	return 0;
+}
+
+/* Writes @iter at @pos of @file, as vfs_iter_write() but see above. */
+static ssize_t vss_file_write(struct file *file, struct iov_iter *iter,
+			      loff_t pos, unsigned int flags)
+{
+	struct kiocb kiocb;
+	ssize_t ret;
+
+	ret = vss_file_freeze_protect(file, flags & VSS_FILE_NOWAIT);
+	if (ret)
+		return ret;
+	init_sync_kiocb(&kiocb, file);
+	kiocb.ki_pos = pos;
+	if (flags & VSS_FILE_DIRECT)
+		kiocb.ki_flags |= IOCB_DIRECT;
+	ret = file->f_op->write_iter(&kiocb, iter);
+	sb_end_write(file_inode(file)->i_sb);
+	return ret;
+}
+
+/**
  * vss_file_rw - read or write @bytes at @pos of @file through the VFS
  * @file: open file
  * @pos: byte offset in @file
@@ -103,13 +154,18 @@ int vss_bdev_rw(struct block_device *bdev, sector_t sector,
  * @skip: bytes of @bvec to skip before the data starts
  * @bytes: length
  * @write: direction
+ * @flags: for a write, VSS_FILE_NOWAIT (fail with -EBUSY rather than wait
+ *	   for a frozen filesystem) and VSS_FILE_DIRECT (bypass the page
+ *	   cache; the caller has checked that the file and the alignment
+ *	   allow it)
  *
  * A short transfer is an error: the store never reads past what it wrote.
  *
  * Return: 0 or a negative errno.
  */
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
-		unsigned int nr_bvec, size_t skip, size_t bytes, bool write)
+		unsigned int nr_bvec, size_t skip, size_t bytes, bool write,
+		unsigned int flags)
 {
 	struct iov_iter iter;
 	ssize_t ret;
@@ -118,7 +174,7 @@ int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
 		      skip + bytes);
 	iov_iter_advance(&iter, skip);
 	if (write)
-		ret = vfs_iter_write(file, &iter, &pos, 0);
+		ret = vss_file_write(file, &iter, pos, flags);
 	else
 		ret = vfs_iter_read(file, &iter, &pos, 0);
 	if (ret < 0)
@@ -152,5 +208,5 @@ int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
 		nr++;
 	}
 	return vss_file_rw(file, pos, bvec, nr, iter.bi_bvec_done,
-			   iter.bi_size, write);
+			   iter.bi_size, write, 0);
 }

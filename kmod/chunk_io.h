@@ -7,6 +7,7 @@
 #ifndef VSS_CHUNK_IO_H
 #define VSS_CHUNK_IO_H
 
+#include <linux/bits.h>
 #include <linux/bvec.h>
 #include <linux/blkdev.h>
 #include <linux/fs.h>
@@ -26,8 +27,14 @@ int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
 		     unsigned int bytes, bool write);
 int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 		struct vss_chunk_buf *buf, unsigned int bytes, bool write);
+/* vss_file_rw() flags */
+#define VSS_FILE_NOWAIT	BIT(0)	/* never wait for a frozen filesystem */
+#define VSS_FILE_DIRECT	BIT(1)	/* bypass the page cache */
+
+int vss_file_freeze_protect(struct file *file, bool nowait);
 int vss_file_rw(struct file *file, loff_t pos, struct bio_vec *bvec,
-		unsigned int nr_bvec, size_t skip, size_t bytes, bool write);
+		unsigned int nr_bvec, size_t skip, size_t bytes, bool write,
+		unsigned int flags);
 int vss_file_rw_bio(struct file *file, loff_t pos, struct bio *bio,
 		    bool write);
 

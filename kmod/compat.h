@@ -100,6 +100,22 @@ static inline int vss_bdev_thaw(struct block_device *bdev)
 #endif
 }
 
+/*
+ * The opens of its whole disk that the opens of partition @part account
+ * for: every open of a partition opens the whole disk too, from 6.5 once
+ * per open, before once for all the opens of one partition.
+ */
+static inline int vss_part_whole_opens(struct block_device *part)
+{
+	int openers = atomic_read(&part->bd_openers);
+
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 5, 0)
+	return openers;
+#else
+	return openers > 0;
+#endif
+}
+
 /* Image disks: queue limits moved into blk_alloc_disk() in 6.9. */
 static inline struct gendisk *vss_alloc_disk(unsigned int logical_block_size,
 					     unsigned int physical_block_size,
@@ -158,6 +174,17 @@ static inline void vss_ftrace_set_ip(struct ftrace_regs *fregs,
 	ftrace_instruction_pointer_set(fregs, ip);
 #endif
 }
+
+/*
+ * Joining the events group needs CAP_SYS_ADMIN (see uapi/linux/vss.h):
+ * generic netlink checks GENL_MCAST_CAP_SYS_ADMIN when a socket binds the
+ * group. The flag came with 6.7 and the stable updates of 6.1 and 6.6
+ * (Debian's 6.1 has it); without it the group would be open to every
+ * user, so vss does not build.
+ */
+#ifndef GENL_MCAST_CAP_SYS_ADMIN
+#error "vss needs GENL_MCAST_CAP_SYS_ADMIN (6.7, or a 6.1/6.6 stable update from December 2023 on)"
+#endif
 
 /* Parsed attributes of a dump request moved into a genl_info in 6.2. */
 static inline struct nlattr **vss_dumpit_attrs(struct netlink_callback *cb)

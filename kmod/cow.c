@@ -5,7 +5,8 @@
  * The copy target is the newest healthy snapshot T. A chunk is covered,
  * needing no copy, when it is in the table of T or of a snapshot newer
  * than T (newer ones can only be failed ones, whose tables still hold
- * valid data). When saving into T fails (storage full, storage or origin
+ * valid data, or one being deleted, whose table moves to the snapshot
+ * below it). When saving into T fails (storage full, storage or origin
  * I/O error), T fails and the copy is retried for the next healthy
  * snapshot, so that older snapshots whose data can still be saved keep
  * working.
@@ -30,6 +31,7 @@
 #include "store.h"
 #include "chunk_io.h"
 #include <linux/completion.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/workqueue.h>
 
@@ -42,7 +44,7 @@ bool vss_cow_covered(struct vss_chain *chain, u64 chunk)
 
 		if (xa_load(&snap->exceptions, chunk))
 			return true;
-		if (!vss_snapshot_failed(snap))
+		if (vss_snapshot_takes_copies(snap))
 			return false;
 	}
 	return true;	/* every snapshot failed: nothing left to preserve */
@@ -53,7 +55,7 @@ static struct vss_snapshot *vss_cow_target(struct vss_chain *chain)
 	unsigned int i;
 
 	for (i = chain->nr; i-- > 0;)
-		if (!vss_snapshot_failed(chain->snap[i]))
+		if (vss_snapshot_takes_copies(chain->snap[i]))
 			return chain->snap[i];
 	return NULL;
 }
@@ -175,8 +177,12 @@ static unsigned int vss_cow_write_slots(struct vss_store *store,
 				break;
 		bytes = min_t(size_t, (size_t)(j - i) << store->chunk_shift,
 			      buf->bytes - skip);
+		/*
+		 * A copy's: never waits for a frozen filesystem (see
+		 * vss_cow_save()), and bypasses a file store's page cache.
+		 */
 		*err = vss_store_rw_bvec(store, slot[i], buf->bvec,
-					 buf->nr_pages, skip, bytes, true);
+					 buf->nr_pages, skip, bytes, true, true);
 		if (*err)
 			return i;
 	}
@@ -207,7 +213,7 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 		for (i = 0; i < nr; i++) {
 			if (vss_cow_covered(chain, first + i))
 				continue;
-			alloc_err = vss_store_alloc_slot(store, &slot[n]);
+			alloc_err = vss_store_alloc_slot(store, &slot[n], true);
 			if (alloc_err)
 				break;
 			index[n++] = i;
@@ -228,9 +234,17 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 		/* Those inserted stay, valid even in a failed snapshot. */
 		for (; i < n; i++)
 			vss_store_free_exc(vss_exc_pack(store, slot[i]));
+		/*
+		 * A file store's frozen filesystem would hold the origin's
+		 * writes until the thaw: the snapshot fails instead.
+		 */
 		if (insert_err)
 			vss_snapshot_fail(target, -insert_err,
 					  "out of memory for the chunk map");
+		else if (store->file &&
+			 (write_err == -EBUSY || alloc_err == -EBUSY))
+			vss_snapshot_fail(target, EBUSY,
+					  "the diff storage's filesystem is frozen");
 		else if (write_err)
 			vss_snapshot_fail(target, -write_err,
 					  "cannot write to the diff storage");
@@ -482,8 +496,11 @@ static void vss_cow_job_work(struct work_struct *work)
 {
 	struct vss_cow_job *job = container_of(work, struct vss_cow_job, work);
 	struct vss_cow_batch *batch = job->batch;
+	/* A write waits for this copy: see vss_write_cow_work(). */
+	unsigned int noio = memalloc_noio_save();
 
 	vss_cow_run(job->origin, job->first, job->nr);
+	memalloc_noio_restore(noio);
 	vss_origin_defer_put(job->origin);
 	/* Whoever drops the last count, maybe the caller, ends the wait. */
 	if (atomic_dec_and_test(&batch->left))

@@ -50,6 +50,7 @@
 #include "cbt.h"
 #include <linux/idr.h>
 #include <linux/mempool.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
 
@@ -112,13 +113,30 @@ bool vss_image_is_disk(struct gendisk *disk)
 
 unsigned int vss_image_openers(struct vss_image *image)
 {
-	return atomic_read(&image->openers);
+	return atomic_read(&image->snap->image_openers);
+}
+
+/* The name of the image disk @devt: "vssN". */
+void vss_image_name(dev_t devt, char name[DISK_NAME_LEN])
+{
+	snprintf(name, DISK_NAME_LEN, "vss%u", MINOR(devt));
 }
 
 static void vss_image_req_error(struct vss_image_req *req,
 				blk_status_t status)
 {
 	WRITE_ONCE(req->status, status);
+}
+
+/*
+ * @origin's chain, for a request. The request holds vss_image_srcu from
+ * its submission to its completion, through vss_srcu_down_read(), which
+ * lockdep does not track (another context may end it): say so here, since
+ * srcu_dereference() would look for a read lock of this task.
+ */
+static struct vss_chain *vss_image_chain(struct vss_origin *origin)
+{
+	return srcu_dereference_check(origin->chain, &vss_image_srcu, true);
 }
 
 /*
@@ -167,12 +185,16 @@ static void vss_image_file_work(struct work_struct *work)
 						     struct vss_image_piece,
 						     work);
 	struct vss_store *store;
+	unsigned int noio;
 	int ret;
 
+	/* Its read pins may hold origin writes: see vss_image_work(). */
+	noio = memalloc_noio_save();
 	store = vss_store_get_by_id(vss_exc_store_id(piece->exc));
 	ret = vss_store_file_rw_bio(store, vss_exc_slot(piece->exc),
 				    piece->offset, &piece->clone,
 				    op_is_write(bio_op(&piece->clone)));
+	memalloc_noio_restore(noio);
 	if (ret)
 		vss_image_req_error(piece->req, errno_to_blk_status(ret));
 	vss_image_piece_done(piece);
@@ -440,10 +462,12 @@ static void vss_image_fill_work(struct work_struct *work)
 	sector_t pos = req->fill_pos;
 	struct vss_chain *chain;
 	struct blk_plug plug;
-	unsigned int nr = 0;
+	unsigned int nr = 0, noio;
 
+	/* The request pins chunks: see vss_image_work(). */
+	noio = memalloc_noio_save();
 	blk_start_plug(&plug);
-	chain = srcu_dereference(snap->origin->chain, &vss_image_srcu);
+	chain = vss_image_chain(snap->origin);
 	while (pos < end) {
 		u64 chunk = pos >> shift;
 		sector_t chunk_start = chunk << shift;
@@ -471,6 +495,7 @@ static void vss_image_fill_work(struct work_struct *work)
 	vss_image_gather_runs(&gather, runs, nr);
 	vss_image_gather_send(&gather);
 	blk_finish_plug(&plug);
+	memalloc_noio_restore(noio);
 	vss_image_req_put(req);		/* the bridge's count */
 }
 
@@ -553,7 +578,7 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 	struct vss_image_cut cut = { .req = req };
 	struct vss_chain *chain;
 
-	chain = srcu_dereference(origin->chain, &vss_image_srcu);
+	chain = vss_image_chain(origin);
 	if (!first_piece && vss_image_read_bridged(req, chain, pos, end))
 		pos = end;
 	while (pos < end) {
@@ -617,9 +642,7 @@ static int vss_image_fill_slot(struct vss_snapshot *snap, u64 chunk,
 	if (!buf)
 		return -ENOMEM;
 	vss_read_pin_add(origin, &pin, chunk, chunk);
-	exc = vss_chain_lookup(srcu_dereference(origin->chain,
-						&vss_image_srcu),
-			       snap, chunk);
+	exc = vss_chain_lookup(vss_image_chain(origin), snap, chunk);
 	if (exc) {
 		vss_read_pin_del(origin, &pin);
 		ret = vss_store_rw_buf(vss_store_get_by_id(vss_exc_store_id(exc)),
@@ -655,7 +678,7 @@ static int vss_image_overlay_get(struct vss_snapshot *snap, u64 chunk,
 		*exc = xa_to_value(entry);
 		goto out;
 	}
-	ret = vss_store_alloc_slot(store, &slot);
+	ret = vss_store_alloc_slot(store, &slot, false);
 	if (ret)
 		goto out_unlock;
 	*exc = vss_exc_pack(store, slot);
@@ -715,13 +738,21 @@ static void vss_image_work(struct work_struct *work)
 	struct vss_image_req *req = container_of(work, struct vss_image_req,
 						 work);
 	struct blk_plug plug;
+	unsigned int noio;
 
+	/*
+	 * Origin writes wait for this request's read pins (and for the pin
+	 * of an overlay fill): reclaim from an allocation made here, a file
+	 * store's page cache among them, must not write back to an origin.
+	 */
+	noio = memalloc_noio_save();
 	blk_start_plug(&plug);
 	if (bio_op(req->bio) == REQ_OP_WRITE)
 		vss_image_write(req);
 	else
 		vss_image_read(req, false);
 	blk_finish_plug(&plug);
+	memalloc_noio_restore(noio);
 	vss_image_req_put(req);
 }
 
@@ -780,7 +811,7 @@ static int vss_image_open(VSS_BDOPS_OPEN_ARGS)
 {
 	struct vss_image *image = VSS_BDOPS_OPEN_DISK->private_data;
 
-	atomic_inc(&image->openers);
+	atomic_inc(&image->snap->image_openers);
 	return 0;
 }
 
@@ -788,7 +819,7 @@ static void vss_image_release(VSS_BDOPS_RELEASE_ARGS)
 {
 	struct vss_image *image = disk->private_data;
 
-	atomic_dec(&image->openers);
+	atomic_dec(&image->snap->image_openers);
 }
 
 static void vss_image_free_disk(struct gendisk *disk)
@@ -888,7 +919,7 @@ int vss_image_create(struct vss_snapshot *snap)
 	disk->fops = &vss_image_fops;
 	disk->private_data = image;
 	disk->flags |= GENHD_FL_NO_PART;
-	snprintf(disk->disk_name, DISK_NAME_LEN, "vss%d", image->index);
+	vss_image_name(MKDEV(vss_image_major, image->index), disk->disk_name);
 	set_capacity(disk, snap->origin->nr_sectors);
 	image->disk = disk;
 
@@ -901,6 +932,7 @@ int vss_image_create(struct vss_snapshot *snap)
 		goto err_ida;
 	}
 	snap->image = image;
+	WRITE_ONCE(snap->image_devt, disk_devt(disk));
 	return 0;
 
 err_ida:

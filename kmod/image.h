@@ -7,16 +7,17 @@
 
 struct vss_snapshot;
 
+/* Freed with its disk, when the last opener is gone: see vss_snapshot. */
 struct vss_image {
 	struct gendisk *disk;		/* fixed */
 	struct vss_snapshot *snap;	/* fixed; the disk holds a reference */
 	int index;			/* fixed: N of "vssN" */
-	atomic_t openers;
 };
 
 int vss_image_create(struct vss_snapshot *snap);
 void vss_image_remove(struct vss_image *image);
 unsigned int vss_image_openers(struct vss_image *image);
+void vss_image_name(dev_t devt, char name[DISK_NAME_LEN]);
 bool vss_image_is_disk(struct gendisk *disk);
 
 int vss_image_init(void);

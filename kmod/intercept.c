@@ -11,10 +11,15 @@
  * symbol addresses are looked up and no function table is swapped, so
  * every partition of a disk and every stacked device is seen alike.
  *
- * Bios that vss itself submits must reach the real function: the ftrace
- * handler lets a call through when it comes from this module. That call
- * must therefore never be a tail call (the caller would be our caller),
- * which vss_submit_bio_direct() guarantees.
+ * Bios that vss sends on after taking them over (held, deferred, image
+ * pieces) must reach the real function: the ftrace handler lets a call
+ * through when it comes from this module. That call must therefore never
+ * be a tail call (the caller would be our caller), which
+ * vss_submit_bio_direct() guarantees. vss's synchronous chunk I/O (copies,
+ * overlay fills) goes out through submit_bio_wait() instead and so comes
+ * back through the hook like any bio: origin reads are reads, and store
+ * writes overlap no origin (a store never lies on an origin, an origin is
+ * never a store), so both pass untouched and copies never nest.
  *
  * del_gendisk() is redirected the same way so that an origin that goes
  * away (hot unplug, driver removal) fails its snapshots before its disk

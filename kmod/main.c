@@ -28,7 +28,7 @@ static int __init vss_init(void)
 {
 	int ret;
 
-	ret = bioset_init(&vss_bio_set, 64, 0, BIOSET_NEED_BVECS);
+	ret = bioset_init(&vss_bio_set, VSS_BIO_RESERVE, 0, BIOSET_NEED_BVECS);
 	if (ret)
 		return ret;
 	ret = -ENOMEM;

@@ -77,9 +77,6 @@ static const struct nla_policy vss_policy[VSS_A_MAX + 1] = {
 	[VSS_A_CBT_STATE] = NLA_POLICY_NESTED(vss_cbt_state_policy),
 };
 
-/* Upper bound of one VSS_A_SNAPSHOT nest, less its storage path. */
-#define VSS_NL_SNAPSHOT_SIZE	1024
-
 /* Mutating commands need CAP_SYS_ADMIN in the initial user namespace. */
 int vss_nl_require_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 {
@@ -131,16 +128,30 @@ int vss_nl_parse_device(struct nlattr *attr, dev_t *dev,
 	return 0;
 }
 
-/* Fills one VSS_A_SNAPSHOT nest. Callers hold vss_ctl_lock or a reference
- * that keeps @snap's set alive.
+/* Room for @snap's VSS_A_SNAPSHOT nest: its storage path is up to 4 KiB. */
+size_t vss_nl_snapshot_size(const struct vss_snapshot *snap)
+{
+	return VSS_NL_SNAPSHOT_SIZE + strlen(snap->set->store->path);
+}
+
+/*
+ * Fills one VSS_A_SNAPSHOT nest. Callers hold vss_ctl_lock, or found @snap
+ * in its origin's chain (which keeps its set alive).
  */
 int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 {
+	dev_t image_devt = READ_ONCE(snap->image_devt);
 	struct vss_origin *origin = snap->origin;
 	struct vss_store *store = snap->set->store;
-	struct vss_image *image = snap->image;
-	struct nlattr *nest;
 	int state = READ_ONCE(snap->state);
+	char image_name[DISK_NAME_LEN];
+	struct nlattr *nest;
+
+	/* Never through snap->image: see struct vss_snapshot. */
+	if (READ_ONCE(snap->image_dead))
+		image_devt = 0;
+	if (image_devt)
+		vss_image_name(image_devt, image_name);
 
 	nest = nla_nest_start(skb, VSS_A_SNAPSHOT);
 	if (!nest)
@@ -148,9 +159,8 @@ int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 	if (nla_put(skb, VSS_A_SNAP_ID, VSS_ID_LEN, &snap->id) ||
 	    nla_put(skb, VSS_A_SET_ID, VSS_ID_LEN, &snap->set->id) ||
 	    vss_nl_put_device(skb, VSS_A_ORIGIN, origin->dev, origin->name) ||
-	    (image && vss_nl_put_device(skb, VSS_A_IMAGE,
-					disk_devt(image->disk),
-					image->disk->disk_name)) ||
+	    (image_devt && vss_nl_put_device(skb, VSS_A_IMAGE, image_devt,
+					     image_name)) ||
 	    nla_put_u32(skb, VSS_A_INDEX, snap->index) ||
 	    nla_put_u64_64bit(skb, VSS_A_CREATED_NS, snap->created_ns,
 			      VSS_A_PAD) ||
@@ -167,7 +177,7 @@ int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 	    nla_put_u64_64bit(skb, VSS_A_HOLD_US, snap->set->hold_us,
 			      VSS_A_PAD) ||
 	    nla_put_u32(skb, VSS_A_OPEN_COUNT,
-			image ? vss_image_openers(image) : 0) ||
+			atomic_read(&snap->image_openers)) ||
 	    nla_put(skb, VSS_A_CBT_GENERATION, VSS_ID_LEN,
 		    &snap->cbt_generation) ||
 	    nla_put_u64_64bit(skb, VSS_A_CBT_SEQ, snap->cbt_seq, VSS_A_PAD))
@@ -381,17 +391,18 @@ static int vss_nl_get_snapshot(struct sk_buff *skb, struct genl_info *info)
 		NL_SET_ERR_MSG(info->extack, "snapshot id required");
 		return -EINVAL;
 	}
-	msg = genlmsg_new(NLMSG_GOODSIZE, GFP_KERNEL);
-	if (!msg)
-		return -ENOMEM;
 	mutex_lock(&vss_ctl_lock);
 	snap = vss_snapshot_find(nla_data(info->attrs[VSS_A_SNAP_ID]));
 	if (!snap) {
 		mutex_unlock(&vss_ctl_lock);
-		nlmsg_free(msg);
 		NL_SET_ERR_MSG_ATTR(info->extack, info->attrs[VSS_A_SNAP_ID],
 				    "no such snapshot");
 		return -ENOENT;
+	}
+	msg = genlmsg_new(vss_nl_snapshot_size(snap), GFP_KERNEL);
+	if (!msg) {
+		mutex_unlock(&vss_ctl_lock);
+		return -ENOMEM;
 	}
 	hdr = genlmsg_put_reply(msg, info, &vss_genl_family, 0,
 				VSS_CMD_GET_SNAPSHOT);
@@ -424,6 +435,9 @@ static int vss_nl_dump_start(struct netlink_callback *cb)
 			return -EINVAL;
 	}
 	cb->args[1] = dev;
+	/* One snapshot with the longest storage path fits a message. */
+	cb->min_dump_alloc = NLMSG_HDRLEN + GENL_HDRLEN + VSS_NL_SNAPSHOT_SIZE +
+			     VSS_PATH_MAX;
 	return 0;
 }
 
@@ -433,6 +447,7 @@ static int vss_nl_dump_snapshots(struct sk_buff *skb,
 	dev_t filter = cb->args[1];
 	struct vss_snapshot *snap;
 	long skip = cb->args[0];
+	bool full = false;
 	long sent = 0;
 
 	mutex_lock(&vss_ctl_lock);
@@ -448,10 +463,13 @@ static int vss_nl_dump_snapshots(struct sk_buff *skb,
 		hdr = genlmsg_put(skb, NETLINK_CB(cb->skb).portid,
 				  cb->nlh->nlmsg_seq, &vss_genl_family,
 				  NLM_F_MULTI, VSS_CMD_GET_SNAPSHOT);
-		if (!hdr)
+		if (!hdr) {
+			full = true;
 			break;
+		}
 		if (vss_nl_put_snapshot(skb, snap)) {
 			genlmsg_cancel(skb, hdr);
+			full = true;
 			break;
 		}
 		genlmsg_end(skb, hdr);
@@ -459,6 +477,9 @@ static int vss_nl_dump_snapshots(struct sk_buff *skb,
 	}
 	mutex_unlock(&vss_ctl_lock);
 	cb->args[0] += sent;
+	/* Not even one fitted a message sized for any: say so. */
+	if (full && !skb->len)
+		return -EMSGSIZE;
 	return skb->len;
 }
 
@@ -569,8 +590,14 @@ static const struct genl_ops vss_genl_ops[] = {
 	},
 };
 
+/*
+ * Only CAP_SYS_ADMIN may listen (checked when a socket joins the group):
+ * events are sent from the write path, where every listener costs an
+ * atomic allocation, and they stream device names and failure reasons as
+ * they happen. Listing stays open to every user.
+ */
 static const struct genl_multicast_group vss_mcgrps[] = {
-	{ .name = VSS_MCGRP_EVENTS },
+	{ .name = VSS_MCGRP_EVENTS, .flags = GENL_MCAST_CAP_SYS_ADMIN },
 };
 
 struct genl_family vss_genl_family __ro_after_init = {

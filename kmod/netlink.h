@@ -11,6 +11,10 @@ struct vss_cbt;
 
 extern struct genl_family vss_genl_family;
 
+/* Upper bound of one VSS_A_SNAPSHOT nest, less its storage path. */
+#define VSS_NL_SNAPSHOT_SIZE	1024
+size_t vss_nl_snapshot_size(const struct vss_snapshot *snap);
+
 int vss_netlink_init(void);
 void vss_netlink_exit(void);
 

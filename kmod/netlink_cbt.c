@@ -15,12 +15,20 @@
 #include "event.h"
 #include <linux/blk-mq.h>
 #include <linux/log2.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
 /* Extents a query or save gathers before it puts them in a message. */
 #define VSS_NL_EXTENTS_MAX	1024
 /* Room for one message's attributes other than the extents. */
 #define VSS_NL_CBT_OVERHEAD	256
+/*
+ * The newest point a saved state may have. Points count snapshots, so no
+ * generation comes near it; it keeps the points that follow a restored
+ * one from wrapping round to 0 and from reaching U64_MAX, which a query
+ * uses for "now".
+ */
+#define VSS_NL_CBT_MAX_SEQ	S64_MAX
 
 /* The shape of a saved generation, from VSS_A_CBT_STATE. */
 struct vss_cbt_restore_state {
@@ -114,6 +122,7 @@ int vss_nl_track(struct sk_buff *skb, struct genl_info *info)
 {
 	struct nlattr *dev_attr = info->attrs[VSS_A_DEVICE];
 	struct vss_origin *origin;
+	unsigned int noio;
 	struct vss_cbt *cbt;
 	u64 bytes;
 	dev_t dev;
@@ -146,9 +155,11 @@ int vss_nl_track(struct sk_buff *skb, struct genl_info *info)
 		ret = -ENOMEM;
 		goto out;
 	}
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	vss_origin_attach_cbt(origin, cbt);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	vss_event_cbt(origin, cbt, VSS_EVENT_CBT_NEW_GENERATION,
 		      "tracking started");
 	ret = vss_nl_reply_cbt(info, VSS_CMD_TRACK, origin, NULL, 0, NULL);
@@ -534,6 +545,7 @@ static int vss_nl_save_detach(struct netlink_callback *cb,
 	struct netlink_ext_ack *extack = cb->extack;
 	struct vss_origin *origin;
 	struct request_queue *q;
+	unsigned int noio;
 	int ret;
 
 	ret = vss_nl_require_admin(cb->skb, extack);
@@ -553,6 +565,7 @@ static int vss_nl_save_detach(struct netlink_callback *cb,
 		ret = -EBUSY;
 		goto out;
 	}
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	/* Completion is counted after the bio ends: let it settle. */
 	q = bdev_get_queue(origin->handle.bdev);
@@ -561,6 +574,7 @@ static int vss_nl_save_detach(struct netlink_callback *cb,
 	vss_cbt_witness_read(origin->handle.bdev, &ctx->witness);
 	ctx->saved = vss_origin_detach_cbt(origin);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	strscpy(ctx->name, origin->name, sizeof(ctx->name));
 	ctx->interval = vss_cbt_oldest_seq(ctx->saved);
 	ctx->started = true;
@@ -701,7 +715,7 @@ static int vss_nl_parse_state(struct nlattr *nest, struct vss_cbt_witness *w,
 	w->direct_write_ios = nla_get_u64(tb[VSS_A_CBT_DIRECT_WRITE_IOS]);
 	w->flags = nla_get_u32(tb[VSS_A_CBT_SAVE_FLAGS]);
 	if (!is_power_of_2(block_size) || block_size < VSS_CBT_MIN_BLOCK_SIZE ||
-	    st->oldest > st->seq ||
+	    st->seq > VSS_NL_CBT_MAX_SEQ || st->oldest > st->seq ||
 	    st->seq - st->oldest >= VSS_CBT_MAX_INTERVALS ||
 	    uuid_is_null(&st->generation)) {
 		NL_SET_ERR_MSG_ATTR(extack, nest, "saved state is inconsistent");
@@ -736,7 +750,8 @@ static int vss_nl_restore_begin(struct genl_info *info, dev_t dev)
 	struct vss_cbt_witness saved;
 	struct vss_origin *origin;
 	struct vss_cbt *cbt;
-	u64 bytes, seq;
+	u64 bytes, left;
+	unsigned int noio;
 	int ret;
 
 	if (!attrs[VSS_A_CBT_STATE]) {
@@ -764,9 +779,14 @@ static int vss_nl_restore_begin(struct genl_info *info, dev_t dev)
 		ret = -EBUSY;
 		goto err;
 	}
-	/* Writes are held from here until tracking is on. */
+	/*
+	 * Writes are held from here until tracking is on: nothing in between
+	 * may wait for them (see vss_origin_get()).
+	 */
+	noio = memalloc_noio_save();
 	ret = vss_origin_get(dev, true, extack, &origin);
 	if (ret) {
+		memalloc_noio_restore(noio);
 		extack->bad_attr = attrs[VSS_A_DEVICE];
 		goto err;
 	}
@@ -777,8 +797,10 @@ static int vss_nl_restore_begin(struct genl_info *info, dev_t dev)
 		restore->saved = vss_cbt_alloc(st.size, st.block_shift,
 					       &st.generation, st.oldest,
 					       st.started_ns);
-		for (seq = st.oldest + 1; restore->saved && seq <= st.seq; seq++) {
-			if (vss_cbt_add_interval(restore->saved, seq)) {
+		/* Fewer than VSS_CBT_MAX_INTERVALS: vss_nl_parse_state(). */
+		for (left = st.seq - st.oldest; restore->saved && left; left--) {
+			if (vss_cbt_add_interval(restore->saved,
+						 vss_cbt_seq(restore->saved) + 1)) {
 				vss_cbt_free(restore->saved);
 				restore->saved = NULL;
 			}
@@ -788,12 +810,14 @@ static int vss_nl_restore_begin(struct genl_info *info, dev_t dev)
 	}
 	if (!cbt) {
 		vss_origin_gate_open(origin);
+		memalloc_noio_restore(noio);
 		vss_origin_put_if_unused(origin);
 		ret = -ENOMEM;
 		goto err;
 	}
 	vss_origin_attach_cbt(origin, cbt);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	origin->restore = restore;
 	if (restore->reason) {
 		pr_info("%s: saved map of generation %pUb not restored: %s\n",
@@ -884,14 +908,17 @@ static int vss_nl_restore_commit(struct genl_info *info,
 {
 	struct vss_cbt_restore *restore = origin->restore;
 	struct vss_cbt *interim;
+	unsigned int noio;
 	const char *reason;
 	u32 verdict;
 	int ret;
 
 	if (restore->saved) {
+		noio = memalloc_noio_save();
 		vss_origin_quiesce(origin);
 		if (vss_cbt_merge_current(restore->saved, origin->cbt)) {
 			vss_origin_gate_open(origin);
+			memalloc_noio_restore(noio);
 			vss_nl_restore_abandon(origin,
 					       "no memory for the saved map");
 		} else {
@@ -899,6 +926,7 @@ static int vss_nl_restore_commit(struct genl_info *info,
 			vss_origin_attach_cbt(origin, restore->saved);
 			restore->saved = NULL;
 			vss_origin_gate_open(origin);
+			memalloc_noio_restore(noio);
 			vss_cbt_free(interim);
 			vss_cbt_trim_history(origin->cbt);
 			pr_info("%s: tracking generation %pUb resumed at point %llu\n",

@@ -25,10 +25,9 @@
 #include <linux/delay.h>
 #include <linux/blk-mq.h>
 #include <linux/mempool.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 
-/* More writes than this waiting for copy-on-write make submitters wait. */
-#define VSS_MAX_DEFERRED	256
 /*
  * Origins a write record holds in place. A bio through a whole disk can
  * cover any number of its partitions, so more go into an array of the
@@ -146,7 +145,9 @@ static void vss_origin_chunks(struct vss_origin *origin, sector_t start,
 /*
  * Counts a write in on this CPU. Per-CPU, so that admitting and completing
  * writes never contend for one cache line; the caller then issues a full
- * barrier before it looks at the gate.
+ * barrier before it looks at the gate. See struct vss_origin for why a
+ * count raised and lowered again by the admission itself must stay on
+ * one CPU.
  */
 static void vss_origin_admit(struct vss_origin *origin)
 {
@@ -169,10 +170,9 @@ static void vss_origin_unadmit(struct vss_origin *origin)
 
 /*
  * Have all admitted writes completed? Exact once no write can be admitted
- * any more (gate closed, or origin unlisted after a grace period): from
- * then on every count only falls, so a sum of counts read one after the
- * other is never below the true number, and zero means zero. Unsigned
- * counts wrap, and their sum with them.
+ * any more (gate closed, or origin unlisted after a grace period): the
+ * sum of counts read one after the other is then never below the true
+ * number (see struct vss_origin), and zero means zero.
  */
 static bool vss_origin_drained(struct vss_origin *origin)
 {
@@ -212,8 +212,14 @@ static void vss_write_cow_work(struct work_struct *work)
 	struct vss_write *write = container_of(work, struct vss_write, work);
 	struct bio *bio = write->bio;
 	sector_t start, end;
-	unsigned int i;
+	unsigned int i, noio;
 
+	/*
+	 * The write is held here until its chunks are copied: reclaim from
+	 * an allocation of the copy (a file store's page cache, a buffer)
+	 * must not write back to an origin and wait for it.
+	 */
+	noio = memalloc_noio_save();
 	vss_bio_range(bio, &start, &end);
 	for (i = 0; i < write->nr_origins; i++) {
 		struct vss_origin *origin = write->origins[i];
@@ -226,6 +232,7 @@ static void vss_write_cow_work(struct work_struct *work)
 		vss_origin_defer_put(write->origins[i]);
 	/* The origin may now change: every touched chunk is preserved. */
 	vss_submit_bio_direct(bio);
+	memalloc_noio_restore(noio);
 }
 
 static bool vss_origin_needs_cow(struct vss_origin *origin, sector_t start,
@@ -354,11 +361,29 @@ static int vss_origin_track_write(struct vss_origin *origin, struct bio *bio,
 }
 
 /*
+ * May [@start, @end) (disk sectors) overlap @origin while its gate is
+ * closed? Its range may be changing then (a resize, vss_origin_renew_cbt()):
+ * the end it had and the one it gets are both within the larger of the
+ * one last set and the device's size now, which the resize set first.
+ */
+static bool vss_origin_may_cover(struct vss_origin *origin, sector_t start,
+				 sector_t end)
+{
+	sector_t sectors = max(READ_ONCE(origin->nr_sectors),
+			       bdev_nr_sectors(origin->handle.bdev));
+
+	return start < origin->start + sectors && origin->start < end;
+}
+
+/*
  * Admits @bio to every origin of its disk that it overlaps, into @hit,
  * which has room for @room. Returns how many were admitted; none if a
  * closed gate was met (*@closed) or if more origins than @room may be hit
  * (*@more says how many others there are: the caller retries with room
  * for them). The caller holds the RCU read lock.
+ *
+ * Preemption is off throughout, so that a count raised here and lowered
+ * again here is raised and lowered on one CPU (see struct vss_origin).
  */
 static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 			      struct vss_origin **hit, unsigned int room,
@@ -369,6 +394,7 @@ static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 
 	*more = 0;
 	*closed = NULL;
+	preempt_disable();
 	list_for_each_entry_rcu(origin, &vss_origins, node) {
 		if (origin->disk != bio->bi_bdev->bd_disk)
 			continue;
@@ -382,11 +408,15 @@ static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 		vss_origin_admit(origin);
 		smp_mb(); /* pairs with vss_origin_gate_close() */
 		/*
-		 * A closed gate holds every write to the disk: the origin's
-		 * range may be changing (a resize) and is not settled yet.
+		 * A closed gate holds the writes that may overlap the origin,
+		 * and only those: others, such as vss's own store writes to
+		 * another partition of the disk, which the drain behind the
+		 * gate may be waiting for, go on.
 		 */
 		if (READ_ONCE(origin->gate_closed)) {
 			vss_origin_unadmit(origin);
+			if (!vss_origin_may_cover(origin, start, end))
+				continue;
 			*closed = origin;
 			break;
 		}
@@ -403,6 +433,7 @@ static unsigned int vss_admit(struct bio *bio, sector_t start, sector_t end,
 		while (nr)
 			vss_origin_unadmit(hit[--nr]);
 	}
+	preempt_enable();
 	return nr;
 }
 
@@ -573,7 +604,12 @@ void vss_origin_gate_open(struct vss_origin *origin)
 	struct bio *bio;
 
 	spin_lock_irq(&origin->gate_lock);
-	WRITE_ONCE(origin->gate_closed, false);
+	/*
+	 * What changed behind the gate (the range, a snapshot marked
+	 * deleting) is seen by a write that sees it open: pairs with the
+	 * smp_rmb() after the write path's look at the gate.
+	 */
+	smp_store_release(&origin->gate_closed, false);
 	held = origin->held;
 	bio_list_init(&origin->held);
 	spin_unlock_irq(&origin->gate_lock);
@@ -700,7 +736,8 @@ static void vss_origin_wait_bio_based(struct block_device *bdev,
  * A new origin starts with its write gate closed, and writes submitted
  * before it was intercepted are drained before the gate opens, so that a
  * commit or a tracking start right after sees every write: they were never
- * counted by the gate. Freezing the queue waits for every request in
+ * counted by the gate. A caller that keeps the gate closed runs in a NOIO
+ * scope until it opens it (see vss_origin_quiesce()). Freezing the queue waits for every request in
  * flight on a request-based disk (virtio, nvme, scsi, loop); a bio-based
  * one (dm, md) counts its writes in flight when its I/O statistics are on.
  *
@@ -712,6 +749,7 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	unsigned long deadline;
 	struct vss_origin *origin;
 	struct block_device *bdev;
+	unsigned int noio;
 	int ret;
 
 	lockdep_assert_held(&vss_ctl_lock);
@@ -765,6 +803,8 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	INIT_LIST_HEAD(&origin->read_pins);
 	atomic_set(&origin->nr_read_pins, 0);
 	origin->next_index = 1;
+	/* The gate is closed from here: see vss_origin_quiesce(). */
+	noio = memalloc_noio_save();
 	list_add_tail_rcu(&origin->node, &vss_origins);
 	/* Bios that entered the write path before now are submitted. */
 	vss_intercept_sync();
@@ -774,6 +814,7 @@ int vss_origin_get(dev_t dev, bool keep_gate_closed,
 	vss_origin_wait_bio_based(bdev, deadline);
 	if (!keep_gate_closed)
 		vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	*out = origin;
 	return 0;
 
@@ -831,8 +872,14 @@ void vss_origin_put_if_unused(struct vss_origin *origin)
  * vss_origin_quiesce - close @origin's write gate and drain it
  * @origin: the origin; the caller holds vss_ctl_lock
  *
- * Until vss_origin_gate_open(), no write to the origin's disk is admitted
- * and none is in progress in vss: the origin's state may change.
+ * Until vss_origin_gate_open(), no write that may overlap the origin is
+ * admitted to it and none admitted is in progress in vss: the origin's
+ * state may change. Writes elsewhere on its disk go on.
+ *
+ * The caller runs in a memalloc_noio_save() scope from here until the
+ * gate is open again, as does every task that closes a gate: reclaim
+ * entered from an allocation there could write back to the origin and
+ * wait for a write the gate holds.
  */
 void vss_origin_quiesce(struct vss_origin *origin)
 {
@@ -886,6 +933,7 @@ struct vss_cbt *vss_origin_detach_cbt(struct vss_origin *origin)
  */
 void vss_origin_end_tracking(struct vss_origin *origin, const char *reason)
 {
+	unsigned int noio;
 	struct vss_cbt *cbt;
 
 	lockdep_assert_held(&vss_ctl_lock);
@@ -893,9 +941,11 @@ void vss_origin_end_tracking(struct vss_origin *origin, const char *reason)
 	origin->restore = NULL;
 	if (!origin->cbt)
 		return;
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	cbt = vss_origin_detach_cbt(origin);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	vss_event_cbt(origin, cbt, VSS_EVENT_CBT_STOPPED, reason);
 	vss_cbt_free(cbt);
 }
@@ -911,6 +961,7 @@ static void vss_origin_renew_cbt(struct vss_origin *origin,
 	sector_t device_sectors = bdev_nr_sectors(origin->handle.bdev);
 	sector_t sectors = origin->nr_sectors;
 	struct vss_cbt *cbt, *old;
+	unsigned int noio;
 
 	if (!vss_origin_has_snapshots(origin))
 		sectors = device_sectors;
@@ -926,12 +977,14 @@ static void vss_origin_renew_cbt(struct vss_origin *origin,
 		       origin->name);
 		return;
 	}
+	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	WRITE_ONCE(origin->nr_sectors, sectors);
 	WRITE_ONCE(origin->seen_sectors, device_sectors);
 	old = origin->cbt;
 	WRITE_ONCE(origin->cbt, cbt);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 	synchronize_srcu(&vss_image_srcu);
 	vss_cbt_free(old);
 	pr_info("%s: new tracking generation %pUb: %s\n", origin->name,

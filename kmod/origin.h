@@ -61,10 +61,28 @@ struct vss_origin {
 	 * Write gate. Every admitted write counts in @inflight until it
 	 * completes: one count per CPU, raised on the CPU that admits and
 	 * lowered on the one that completes, so only their sum means
-	 * anything (see vss_origin_drained()). While @gate_closed, new
-	 * writes wait in @held instead; a commit closes the gate, waits on
-	 * @drain_wait for the sum to reach zero, switches copy-on-write, and
-	 * opens the gate again.
+	 * anything. While @gate_closed, new writes wait in @held instead; a
+	 * commit closes the gate, waits on @drain_wait for the sum to reach
+	 * zero, switches copy-on-write, and opens the gate again.
+	 *
+	 * Why the sum, read CPU by CPU (vss_origin_drained()), is never
+	 * below the number of admitted writes once the gate is closed:
+	 * - a write raises a count, issues a full barrier, then reads the
+	 *   gate; the closer writes the gate, issues a full barrier, then
+	 *   reads the counts. One of the two sees the other: a write that
+	 *   saw the gate open is counted by every drain after the close.
+	 * - a write that finds the gate closed lowers the count it raised
+	 *   on the same CPU: vss_admit() runs with preemption off. A drain
+	 *   that reads that CPU between the two counts one write too many,
+	 *   never one too few. Were the two on different CPUs (a migration
+	 *   in between), a drain could read the first CPU before the raise
+	 *   and the second after the fall, one less than the truth: zero
+	 *   while a write is in flight.
+	 * - completions only lower counts, on any CPU: a completed write
+	 *   adds its raise (seen) and maybe its fall to the sum, never less
+	 *   than nothing; a write in flight adds one.
+	 * So zero means drained. The counts are unsigned and wrap; so does
+	 * their sum, correctly.
 	 */
 	unsigned long __percpu *inflight;
 	bool gate_closed;		/* written under gate_lock */

@@ -11,6 +11,7 @@
 #include "event.h"
 #include "cbt.h"
 #include <linux/module.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/timekeeping.h>
 
@@ -21,6 +22,12 @@ static LIST_HEAD(vss_sets);
 bool vss_snapshot_failed(const struct vss_snapshot *snap)
 {
 	return READ_ONCE(snap->state) == VSS_STATE_FAILED;
+}
+
+/* May copies go into @snap's table (see vss_snapshot_unlink())? */
+bool vss_snapshot_takes_copies(const struct vss_snapshot *snap)
+{
+	return !vss_snapshot_failed(snap) && !READ_ONCE(snap->deleting);
 }
 
 /**
@@ -137,6 +144,7 @@ static struct vss_snapshot *vss_snapshot_alloc(struct vss_set *set,
 	xa_init(&snap->exceptions);
 	xa_init(&snap->overlay);
 	mutex_init(&snap->overlay_lock);
+	atomic_set(&snap->image_openers, 0);
 	snap->state = VSS_STATE_ACTIVE;
 	return snap;
 }
@@ -180,8 +188,8 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 			  int *bad_dev, struct netlink_ext_ack *extack)
 {
 	unsigned long deadline = jiffies + msecs_to_jiffies(p->hold_limit_ms);
+	unsigned int i, closed = 0, noio;
 	ktime_t hold_start;
-	unsigned int i, closed = 0;
 	u64 now_ns;
 	int ret = 0;
 
@@ -205,6 +213,8 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 	}
 
 	hold_start = ktime_get();
+	/* Gates closed from here: see vss_origin_quiesce(). */
+	noio = memalloc_noio_save();
 	for (closed = 0; closed < nr; closed++)
 		vss_origin_gate_close(slots[closed].origin);
 	for (i = 0; i < nr; i++) {
@@ -239,6 +249,7 @@ static int vss_set_commit(struct vss_set *set, struct vss_create_slot *slots,
 open:
 	for (i = 0; i < closed; i++)
 		vss_origin_gate_open(slots[i].origin);
+	memalloc_noio_restore(noio);
 	set->hold_us = ktime_us_delta(ktime_get(), hold_start);
 thaw:
 	for (i = 0; i < nr; i++) {
@@ -300,6 +311,15 @@ int vss_set_create(const struct vss_create_params *p,
 		ret = vss_origin_get(p->devs[nr], false, extack, &slot->origin);
 		if (ret) {
 			result->bad_dev = nr;
+			goto err_unwind;
+		}
+		/* Its writes are another set's copies: see vss_store_on_device(). */
+		if (vss_store_on_device(slot->origin->handle.bdev)) {
+			result->bad_dev = nr;
+			NL_SET_ERR_MSG(extack,
+				       "device holds the diff storage of a snapshot set");
+			ret = -EXDEV;
+			nr++;
 			goto err_unwind;
 		}
 		/* A resize ends the generation before this point is made. */
@@ -420,8 +440,23 @@ err_unwind:
 /*
  * Takes @snap out of its origin's chain. Its exceptions move to the next
  * older snapshot, which reads through them, unless that one has its own
- * copy of the chunk; what nobody can read any more is freed. The write
- * gate is closed meanwhile, so no copy-on-write runs.
+ * copy of the chunk; what nobody can read any more is freed.
+ *
+ * A table can hold millions of exceptions, so they move while the
+ * origin's writes go on; the write gate is closed twice, each time only
+ * for as long as the writes in flight take to drain:
+ * 1. @snap is marked deleting: from then on no copy goes into its table
+ *    (copy-on-write passes over it as over a failed snapshot, and its
+ *    chunks still count as preserved). Once the writes in flight drain,
+ *    its table changes no more.
+ * 2. Its exceptions go into the older snapshot's table, gate open. A
+ *    reader of the older snapshot finds a chunk there or, not yet, in
+ *    @snap's table, which is still in the chain: the same slot either
+ *    way. A copy into the older table (now the target, if @snap was the
+ *    newest) is only ever of a chunk that @snap's table lacks, which
+ *    this never moves: the two never meet on one chunk.
+ * 3. The chain without @snap is published, with the gate closed and
+ *    drained so that copy-on-write never sees the chain change.
  */
 static void vss_snapshot_unlink(struct vss_snapshot *snap)
 {
@@ -429,38 +464,47 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 	struct vss_chain *old = vss_chain_of(origin);
 	struct vss_snapshot *older = NULL;
 	struct vss_chain *chain;
+	unsigned int i, j, noio;
 	unsigned long chunk;
-	unsigned int i, j;
 	void *entry;
+	int ret;
 
 	/* Small, and from here on nothing may fail half way. */
 	chain = kzalloc(struct_size(chain, snap, old->nr - 1),
 			GFP_KERNEL | __GFP_NOFAIL);
 	chain->nr = old->nr - 1;
-
-	vss_origin_quiesce(origin);
-
 	for (i = 0; i < old->nr; i++)
 		if (old->snap[i] == snap)
 			break;
 	if (i > 0)
 		older = old->snap[i - 1];
+
+	noio = memalloc_noio_save();
+	vss_origin_quiesce(origin);
+	WRITE_ONCE(snap->deleting, true);
+	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
+
 	if (older) {
 		xa_for_each(&snap->exceptions, chunk, entry) {
-			if (xa_load(&older->exceptions, chunk))
-				continue;
-			if (xa_insert(&older->exceptions, chunk, entry,
-				      GFP_NOIO | __GFP_NOFAIL))
-				WARN_ON_ONCE(1);
+			/* -EBUSY: the older one has its own copy. */
+			ret = xa_insert(&older->exceptions, chunk, entry,
+					GFP_KERNEL | __GFP_NOFAIL);
+			WARN_ON_ONCE(ret && ret != -EBUSY);
+			cond_resched();
 		}
 	}
+
 	for (i = 0, j = 0; i < old->nr; i++)
 		if (old->snap[i] != snap)
 			chain->snap[j++] = old->snap[i];
+	noio = memalloc_noio_save();
+	vss_origin_quiesce(origin);
 	vss_origin_set_chain(origin, chain->nr ? chain : NULL);
 	if (!chain->nr)
 		kfree(chain);
 	vss_origin_gate_open(origin);
+	memalloc_noio_restore(noio);
 
 	/* Wait until neither the write path nor image I/O can see @old. */
 	synchronize_rcu();
@@ -473,6 +517,7 @@ static void vss_snapshot_unlink(struct vss_snapshot *snap)
 
 		if (kept != entry)
 			vss_store_free_exc(xa_to_value(entry));
+		cond_resched();
 	}
 	xa_for_each(&snap->overlay, chunk, entry)
 		vss_store_free_exc(xa_to_value(entry));

@@ -39,7 +39,13 @@ struct vss_snapshot {
 	struct list_head node;		/* vss_snapshots, under vss_ctl_lock */
 	struct list_head set_node;	/* vss_set.snapshots, vss_ctl_lock */
 	uuid_t id;			/* fixed */
-	struct vss_set *set;		/* fixed; valid while in the registry */
+	/*
+	 * Fixed; valid while in the registry. A set is freed only after its
+	 * last snapshot left its origin's chain (write gate drained, RCU and
+	 * vss_image_srcu passed), so whoever found the snapshot in a chain,
+	 * a copy worker or the removal hook, may use it too.
+	 */
+	struct vss_set *set;
 	struct vss_origin *origin;	/* fixed; the origin outlives it */
 	u32 index;			/* fixed: number on its origin */
 	u64 created_ns;			/* fixed after commit */
@@ -60,13 +66,35 @@ struct vss_snapshot {
 	struct xarray overlay;
 	struct mutex overlay_lock;	/* serialises filling overlay chunks */
 
+	/*
+	 * Being deleted: copy-on-write passes over it as over a failed
+	 * snapshot while its table moves to the next older one. Set once,
+	 * under vss_ctl_lock with the write gate closed and drained (the
+	 * gate opening publishes it); read by copy-on-write.
+	 */
+	bool deleting;
+
 	/* VSS_STATE_*; the first failure wins and is never undone. */
 	int state;
 	int fail_errno;
 	const char *fail_reason;	/* static string */
 
-	struct vss_image *image;	/* fixed after commit */
-	bool image_dead;		/* image removed: its I/O fails */
+	/*
+	 * The image device. @image belongs to the control path: set once the
+	 * disk is added and cleared by delete, both under vss_ctl_lock. The
+	 * object goes with the disk's last opener, which may be while a copy
+	 * worker or the removal hook fails this snapshot and builds an
+	 * event, so nothing outside vss_ctl_lock follows @image. What lists
+	 * and events show of the image lives here, as long as the snapshot:
+	 * @image_devt (0 until the disk is added, then fixed; WRITE_ONCE),
+	 * @image_openers (changed by the disk's open and release) and
+	 * @image_dead (WRITE_ONCE when the disk is removed: its I/O fails,
+	 * and it is shown no more).
+	 */
+	struct vss_image *image;
+	dev_t image_devt;
+	atomic_t image_openers;
+	bool image_dead;
 };
 
 struct vss_create_params {
@@ -100,6 +128,7 @@ void vss_snapshot_put(struct vss_snapshot *snap);
 void vss_snapshot_fail(struct vss_snapshot *snap, int err,
 		       const char *reason);
 bool vss_snapshot_failed(const struct vss_snapshot *snap);
+bool vss_snapshot_takes_copies(const struct vss_snapshot *snap);
 
 void vss_snapshots_delete_all(void);
 

@@ -76,6 +76,8 @@ static int vss_store_open_file(struct vss_store *store, const char *path,
 	}
 	store->file = file;
 	store->backing = file_inode(file)->i_sb->s_bdev;
+	if ((file->f_mode & FMODE_CAN_ODIRECT) && store->backing)
+		store->direct_align = bdev_logical_block_size(store->backing);
 	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->fallocate) {
 		NL_SET_ERR_MSG(extack,
 			       "storage filesystem does not support fallocate");
@@ -90,8 +92,38 @@ static int vss_store_open_file(struct vss_store *store, const char *path,
 	return 0;
 }
 
-/* Reserves space up to @want bytes (rounded up to a growth step). */
-static int vss_store_grow(struct vss_store *store, u64 want)
+/*
+ * Reserves [@offset, @offset + @len) of the store's file. As vfs_fallocate()
+ * but with the freeze protection taken as vss_file_write() takes it (see
+ * vss_file_freeze_protect()), so that copy-on-write never waits for a
+ * frozen filesystem. The store's file is vss's own, opened for writing
+ * and checked at open; what vfs_fallocate() checks that may change since
+ * is checked here.
+ */
+static int vss_store_fallocate(struct vss_store *store, loff_t offset,
+			       loff_t len, bool nowait)
+{
+	struct file *file = store->file;
+	struct inode *inode = file_inode(file);
+	int ret;
+
+	if (IS_IMMUTABLE(inode))
+		return -EPERM;
+	if (IS_SWAPFILE(inode))
+		return -ETXTBSY;
+	ret = vss_file_freeze_protect(file, nowait);
+	if (ret)
+		return ret;
+	ret = file->f_op->fallocate(file, 0, offset, len);
+	sb_end_write(inode->i_sb);
+	return ret;
+}
+
+/*
+ * Reserves space up to @want bytes (rounded up to a growth step). With
+ * @nowait, fails with -EBUSY rather than wait for a frozen filesystem.
+ */
+static int vss_store_grow(struct vss_store *store, u64 want, bool nowait)
 {
 	u64 new_size;
 	int ret = 0;
@@ -101,8 +133,8 @@ static int vss_store_grow(struct vss_store *store, u64 want)
 		goto out;
 	new_size = min(store->limit,
 		       round_up(want, vss_store_grow_step(store)));
-	ret = vfs_fallocate(store->file, 0, store->size,
-			    new_size - store->size);
+	ret = vss_store_fallocate(store, store->size, new_size - store->size,
+				  nowait);
 	if (!ret)
 		WRITE_ONCE(store->size, new_size);
 out:
@@ -153,6 +185,43 @@ static struct vss_store *vss_store_find_shared(struct inode *inode,
 	}
 	rcu_read_unlock();
 	return NULL;
+}
+
+/**
+ * vss_store_on_device - does a store keep its data on @bdev?
+ * @bdev: a device about to become an origin
+ *
+ * A store's own writes would then need copies of their own, made from
+ * inside the copies they serve; an origin is therefore never a store, as
+ * a store never lies on an origin. The caller holds vss_ctl_lock, under
+ * which no store goes away (stores go with their sets and slots, which
+ * only the control path frees last).
+ *
+ * Return: true if some store's device (a block store, or the device of a
+ * file store's filesystem) overlaps @bdev.
+ */
+bool vss_store_on_device(struct block_device *bdev)
+{
+	sector_t start = bdev->bd_start_sect;
+	sector_t end = start + bdev_nr_sectors(bdev);
+	struct vss_store *store;
+	unsigned long id;
+	bool found = false;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	rcu_read_lock();
+	xa_for_each(&vss_stores, id, store) {
+		struct block_device *backing = store->backing;
+
+		if (backing && backing->bd_disk == bdev->bd_disk &&
+		    backing->bd_start_sect < end &&
+		    start < backing->bd_start_sect + bdev_nr_sectors(backing)) {
+			found = true;
+			break;
+		}
+	}
+	rcu_read_unlock();
+	return found;
 }
 
 /**
@@ -241,7 +310,8 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 	if (store->file) {
 		store->size = i_size_read(file_inode(store->file));
 		ret = vss_store_grow(store, min(store->limit,
-						vss_store_grow_step(store)));
+						vss_store_grow_step(store)),
+				     false);
 		if (ret) {
 			NL_SET_ERR_MSG(extack,
 				       "cannot reserve space in the storage filesystem");
@@ -314,14 +384,16 @@ static void vss_store_check_low(struct vss_store *store)
  * vss_store_alloc_slot - reserve one chunk slot
  * @store: the store
  * @slot: receives the slot number
+ * @nowait: fail rather than wait for a file store's frozen filesystem
  *
  * Grows a file store when the slot lies past the space reserved so far.
  * The slot holds a reference on @store until vss_store_free_exc().
  *
  * Return: 0, -ENOSPC when the limit is reached or the filesystem is full,
+ * -EBUSY when @nowait and growing would wait for a frozen filesystem,
  * or another negative errno.
  */
-int vss_store_alloc_slot(struct vss_store *store, u32 *slot)
+int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 {
 	u64 end;
 	int ret;
@@ -335,10 +407,12 @@ int vss_store_alloc_slot(struct vss_store *store, u32 *slot)
 	*slot = ret;
 	end = ((u64)ret + 1) << store->chunk_shift;
 	if (store->file && end > READ_ONCE(store->size)) {
-		ret = vss_store_grow(store, end);
+		ret = vss_store_grow(store, end, nowait);
 		if (ret) {
 			ida_free(&store->slots, *slot);
-			if (!test_and_set_bit(VSS_STORE_FULL_REPORTED,
+			/* Frozen: there may be room once thawed. */
+			if (ret != -EBUSY &&
+			    !test_and_set_bit(VSS_STORE_FULL_REPORTED,
 					      &store->flags))
 				vss_event_storage(store,
 						  VSS_EVENT_STORAGE_OVERFLOW);
@@ -378,27 +452,43 @@ sector_t vss_store_sector(struct vss_store *store, u32 slot)
  * @skip: bytes of @bvec to skip before the data starts
  * @bytes: length; more than a chunk runs on into the slots after @slot
  * @write: direction
+ * @copy: a copy-on-write's: a write to a file store fails with -EBUSY
+ *	  rather than wait for its frozen filesystem, and bypasses the page
+ *	  cache where the file allows it (see struct vss_store)
  *
  * Return: 0 or a negative errno.
  */
 int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		      unsigned int nr_bvec, size_t skip, unsigned int bytes,
-		      bool write)
+		      bool write, bool copy)
 {
+	loff_t pos = (loff_t)slot << store->chunk_shift;
+	unsigned int flags = 0;
+
 	if (store->kind == VSS_STORAGE_BLOCK)
 		return vss_bdev_rw_bvec(store->handle.bdev,
 					vss_store_sector(store, slot), bvec,
 					nr_bvec, skip, bytes, write);
-	return vss_file_rw(store->file, (loff_t)slot << store->chunk_shift,
-			   bvec, nr_bvec, skip, bytes, write);
+	if (copy) {
+		flags |= VSS_FILE_NOWAIT;
+		/* Only a device's last, partial chunk may be unaligned. */
+		if (store->direct_align &&
+		    IS_ALIGNED(pos | skip | bytes, store->direct_align))
+			flags |= VSS_FILE_DIRECT;
+	}
+	return vss_file_rw(store->file, pos, bvec, nr_bvec, skip, bytes, write,
+			   flags);
 }
 
-/* Reads or writes a whole chunk slot from or into @buf. */
+/*
+ * Reads or writes a whole chunk slot from or into @buf, for image I/O:
+ * that may wait for a frozen filesystem, as any writer of a file does.
+ */
 int vss_store_rw_buf(struct vss_store *store, u32 slot,
 		     struct vss_chunk_buf *buf, bool write)
 {
 	return vss_store_rw_bvec(store, slot, buf->bvec, buf->nr_pages, 0,
-				 buf->bytes, write);
+				 buf->bytes, write, false);
 }
 
 /**

@@ -21,6 +21,14 @@ struct vss_store {
 	enum vss_storage_kind kind;	/* fixed */
 	char *path;			/* as given at creation, fixed */
 	struct file *file;		/* FILE and TMPFILE kinds */
+	/*
+	 * Copies go to a file store with direct I/O, bypassing the page
+	 * cache, when the file allows it: 0, or the alignment that direct
+	 * I/O needs (the filesystem device's logical block size); fixed.
+	 * Measured in Documentation/performance.rst: first writes go faster
+	 * and no dirty copies pile up in memory. Image I/O stays buffered.
+	 */
+	unsigned int direct_align;
 	struct vss_bdev_handle handle;	/* BLOCK kind */
 	struct block_device *backing;	/* device that holds the data */
 	unsigned int chunk_shift;	/* log2(chunk bytes), fixed */
@@ -75,17 +83,18 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 				 struct netlink_ext_ack *extack);
 struct vss_store *vss_store_get_by_id(int id);
 void vss_store_put(struct vss_store *store);
+bool vss_store_on_device(struct block_device *bdev);
 static inline void vss_store_get(struct vss_store *store)
 {
 	kref_get(&store->kref);
 }
 
-int vss_store_alloc_slot(struct vss_store *store, u32 *slot);
+int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait);
 void vss_store_free_exc(unsigned long exc);
 
 int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		      unsigned int nr_bvec, size_t skip, unsigned int bytes,
-		      bool write);
+		      bool write, bool copy);
 int vss_store_rw_buf(struct vss_store *store, u32 slot,
 		     struct vss_chunk_buf *buf, bool write);
 int vss_store_file_rw_bio(struct vss_store *store, u32 slot, u32 offset,

@@ -34,6 +34,29 @@ extern struct mutex vss_ctl_lock;
 extern struct workqueue_struct *vss_cow_wq;
 extern struct workqueue_struct *vss_cow_chunk_wq;
 extern struct workqueue_struct *vss_image_wq;
+
+/*
+ * More writes than this waiting for copy-on-write on one origin (with the
+ * chunk copies other workers make for them) make its submitters wait.
+ */
+#define VSS_MAX_DEFERRED	256
+
+/*
+ * The bios of vss's own synchronous chunk I/O (chunk_io.c): a copy's
+ * origin read and block-store writes, an image overlay's fill, the
+ * witness's probe read. Never the shared fs_bio_set, whose reserve the
+ * very writes waiting for a copy may hold.
+ *
+ * Worst case: each of those callers holds one bio at a time, and each
+ * bio's I/O waits for nothing of vss (a store never lies on an origin
+ * and an origin is never a store, so no copy; a write gate holds only
+ * writes that overlap its origin), so every holder frees its bio by
+ * itself and one bio of reserve would keep them all going. One origin
+ * has at most VSS_MAX_DEFERRED copies in flight, so a reserve of that
+ * many lets all of them go on without waiting for memory: 256 bios and
+ * 256 vectors of BIO_MAX_VECS pages, about 1.1 MiB, taken at load.
+ */
+#define VSS_BIO_RESERVE		VSS_MAX_DEFERRED
 extern struct bio_set vss_bio_set;
 
 /*

@@ -29,7 +29,7 @@
 #   VSS_BENCH_VSSCTL   vssctl to use (default: the one on PATH, build/bin)
 #   VSS_BENCH_ONLY     space-separated phases to run (default: all):
 #                      precond matrix chunks sparse seq read hold mem cbt
-#                      pairs
+#                      pairs writers
 set -uo pipefail
 
 out=${1:?usage: bench-guest.sh OUT.json}
@@ -63,6 +63,7 @@ if [ -n "$quick" ]; then
 	mem_write=256M
 	seq_region=128M
 	dm_counts="1 4"
+	writer_reps=5
 else
 	region=${VSS_BENCH_REGION:-256M}
 	reps=3
@@ -75,6 +76,7 @@ else
 	mem_write=1G
 	seq_region=512M
 	dm_counts="1 4 16"
+	writer_reps=25
 fi
 region_b=$(to_bytes "$region")
 seq_b=$(to_bytes "$seq_region")
@@ -701,6 +703,143 @@ if want pairs; then
 	pair_rewrites 1
 	pair_rewrites 16
 	pair_first
+fi
+
+# --- writers: what coordination costs --------------------------------------------------
+
+# A set of one device (an ext4 LV the writers' data is on), taken through
+# vsswriterd with 0, 1 and 8 writers answering at once (processes on
+# libvsswriter, or hooks), and directly with vss_create_set() as the
+# baseline. Per run: the time from the requester's call to the commit
+# instant (the snapshot's creation time), and each writer's frozen time
+# (from the end of its freeze to the start of its thaw, as it logs them).
+# The runs of the configurations alternate, so that host drift spreads
+# over all of them alike.
+writers_phase() {
+	local W=/tmp/bench-writers i k cfg n kind wpids=() dpid conf sock
+	local test_writer=$VSS_REPO/build/selftests/vss_test_writer
+	local test_requester=$VSS_REPO/build/selftests/vss_test_requester
+	[ -x "$test_writer" ] && [ -x "$test_requester" ] || {
+		log "writers: no $test_writer or $test_requester (make -C selftests)"
+		rec '{"kind":"error","what":"writers: test programs missing"}'
+		return 1
+	}
+	rm -rf "$W"
+	mkdir -p "$W/m" "$W/store" "$W/hooks1" "$W/hooks8" "$W/none"
+	mkfs.ext4 -q -F /dev/bench/h1 && mount /dev/bench/h1 "$W/m" || {
+		rec '{"kind":"error","what":"writers: mkfs"}'
+		return 1
+	}
+	# A hook that notes when its freeze ends and its thaw starts (bash's
+	# clock: no fork for a timestamp).
+	for ((i = 1; i <= 8; i++)); do
+		printf '#!/bin/bash
+[ "$1" = thaw ] && echo "thaw $EPOCHREALTIME" >> %s/hook%d.log
+[ "$1" = freeze ] && echo "frozen $EPOCHREALTIME" >> %s/hook%d.log
+exit 0
+' \
+			"$W" "$i" "$W" "$i" >"$W/hooks8/h$i"
+		chmod 755 "$W/hooks8/h$i"
+	done
+	cp "$W/hooks8/h1" "$W/hooks1/h1"
+	sock=$W/s.sock
+	# start_writerd HOOKDIR: a daemon with those hooks.
+	start_writerd() {
+		conf=$W/conf
+		printf '[vsswriterd]\nhook-dir = %s\n' "$1" >"$conf"
+		vsswriterd --foreground -c "$conf" --socket "$sock" --state-dir "$W/state" \
+			>>"$raw/writerd.log" 2>&1 &
+		dpid=$!
+		for ((k = 0; k < 100; k++)); do
+			VSS_WRITERD_SOCKET=$sock "$VSSCTL" writers >/dev/null 2>&1 && break
+			sleep 0.05
+		done
+	}
+	stop_writerd() { kill "$dpid" 2>/dev/null; wait "$dpid" 2>/dev/null; }
+	# start_procs N: N writer processes, all back-end (one round).
+	start_procs() {
+		for ((i = 1; i <= $1; i++)); do
+			rm -f "$W/p$i.ready"
+			"$test_writer" --name "p$i" --class back-end --path "$W/m" --socket "$sock" \
+				--log "$W/p$i.log" --ready "$W/p$i.ready" 2>>"$raw/writers.err" &
+			wpids+=($!)
+		done
+		for ((i = 1; i <= $1; i++)); do
+			for ((k = 0; k < 200 && ! -e $W/p$i.ready; k++)); do sleep 0.05; done
+		done
+	}
+	stop_procs() {
+		local p
+		for p in "${wpids[@]}"; do kill "$p" 2>/dev/null; done
+		for p in "${wpids[@]}"; do wait "$p" 2>/dev/null; done
+		wpids=()
+	}
+	# one_set CFG REP: one set, recorded.
+	one_set() {
+		local cfg=$1 rep=$2 f=$raw/writers-$1-$2.json args=()
+		[ "$cfg" = direct ] && args=(--direct)
+		VSS_WRITERD_SOCKET=$sock "$test_requester" "${args[@]}" --socket "$sock" \
+			--storage "$W/store" --limit 64M --volume /dev/bench/h1 --end complete \
+			>"$f" 2>>"$raw/writers.err"
+		if jq -e '.ok' "$f" >/dev/null 2>&1; then
+			jq -c --arg cfg "$cfg" --arg rep "$rep" '{kind: "writers_run", config: $cfg, rep: $rep,
+				warmup: ($rep == "0"),
+				request_to_commit_us: ((.created_ns - .request_ns) / 1000 | floor),
+				reply_us: ((.reply_ns - .request_ns) / 1000 | floor), hold_us: .hold_us,
+				daemon_request_to_commit_us: .timing.request_to_commit_us,
+				daemon_frozen_us: .timing.frozen_us, writers: (.writers | length)}' "$f" >>"$records"
+		else
+			log "writers $cfg #$rep failed: $(head -c 300 "$f")"
+			rec "{\"kind\":\"error\",\"what\":\"writers $cfg $rep\"}"
+		fi
+		"$VSSCTL" delete --all >/dev/null 2>&1
+	}
+	# frozen_from_logs CFG FILES...: each freeze-to-thaw interval of the logs.
+	frozen_from_logs() {
+		local cfg=$1
+		shift
+		awk -v cfg="$cfg" '
+			# Process writers log "NS frozen" / "NS thaw ..."; hooks "frozen S.US" / "thaw S.US".
+			FNR == 1 { f = "" }
+			$2 == "frozen" { f = $1 / 1000 } $1 == "frozen" { f = $2 * 1000000 }
+			($2 == "thaw" || $1 == "thaw") && f != "" {
+				t = ($2 == "thaw") ? $1 / 1000 : $2 * 1000000
+				printf "{\"kind\":\"writers_frozen\",\"config\":\"%s\",\"frozen_us\":%d}\n", cfg, t - f
+				f = ""
+			}' "$@" >>"$records"
+	}
+	# Each configuration gets its daemon and writers once; its runs
+	# alternate with the direct baseline's.
+	for cfg in none proc-1 proc-8 hook-1 hook-8; do
+		n=${cfg#*-}
+		kind=${cfg%-*}
+		case $cfg in
+		none) start_writerd "$W/none" ;;
+		proc-*) start_writerd "$W/none"; start_procs "$n" ;;
+		hook-*) start_writerd "$W/hooks$n" ;;
+		esac
+		rm -f "$W"/hook*.log
+		one_set "$cfg" 0	# a warm-up run, not counted
+		for ((k = 1; k <= writer_reps; k++)); do
+			one_set direct "$cfg-$k"
+			one_set "$cfg" "$k"
+		done
+		case $kind in
+		proc) frozen_from_logs "$cfg" "$W"/p*.log; stop_procs; rm -f "$W"/p*.log ;;
+		hook) frozen_from_logs "$cfg" "$W"/hook*.log ;;
+		esac
+		stop_writerd
+		log "writers $cfg: $(jq -rs --arg c "$cfg" '[.[] | select(.kind == "writers_run" and .config == $c and (.warmup | not)) | .request_to_commit_us] | sort | "request to commit, median \(.[length / 2 | floor] / 1000) ms of \(length) runs"' "$records")"
+	done
+	umount "$W/m"
+	rm -rf "$W"
+}
+
+if want writers; then
+	log "writers: request-to-commit and frozen time with 0, 1 and 8 writers (processes and hooks)"
+	cleanup
+	writers_phase
+	cleanup
 fi
 
 # --- memory -----------------------------------------------------------------------------

@@ -13,7 +13,7 @@
 #   --kernel K      guest kernel series (default: $VSS_KERNEL, else 6.12)
 #   --quick         a short pass (64 MiB region, one repetition) to try things
 #   --only PHASES   only these phases (quoted, space-separated, from: precond
-#                   matrix chunks sparse seq read hold mem cbt pairs), e.g. --only
+#                   matrix chunks sparse seq read hold mem cbt pairs writers), e.g. --only
 #                   "precond read" while working on image reads; results go
 #                   to results/bench/<kernel>-only-<phases>.*, never to the
 #                   documented plot
@@ -51,8 +51,8 @@ name=$series
 if [ -n "${VSS_BENCH_ONLY:-}" ]; then
 	for phase in $VSS_BENCH_ONLY; do
 		case $phase in
-		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt|pairs) ;;
-		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt pairs)" >&2; exit 2 ;;
+		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt|pairs|writers) ;;
+		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt pairs writers)" >&2; exit 2 ;;
 		esac
 	done
 	name=$series-only-$(tr -s ' ' '-' <<<"$VSS_BENCH_ONLY" | sed 's/^-//; s/-$//')
@@ -64,6 +64,9 @@ py=/usr/bin/python3	# Debian's, which has matplotlib (python3 may be pyenv's)
 if [ -z "$report_only" ]; then
 	vssctl=${VSS_BENCH_VSSCTL:-$repo/build/bin/vssctl}
 	[ -x "$vssctl" ] || { echo "bench: no $vssctl: build it first (make tools)" >&2; exit 1; }
+	# The writers phase runs the test writer and requester.
+	make -s -C "$repo/selftests" O="$repo/build" >/dev/null ||
+		{ echo "bench: cannot build the selftests (make -C selftests)" >&2; exit 1; }
 	for tool in fio lvcreate jq; do
 		command -v "$tool" >/dev/null || {
 			echo "bench: needs fio, lvm2 and jq (scripts/deps.sh installs them)" >&2; exit 1; }
@@ -427,6 +430,40 @@ if {"mem-before", "mem-created", "mem-written"} <= set(mem):
     if "slab_kb_left_after_delete" in M:
         p(f"  after deleting them all: slab {M['slab_kb_left_after_delete']:+d} kB vs before")
 
+# Writers: request to commit and frozen time, through vsswriterd.
+wr = [r for r in recs if r["kind"] == "writers_run" and not r.get("warmup")]
+if wr:
+    W = {}
+    names = {"direct": "vss_create_set(), no vsswriterd", "none": "vsswriterd, 0 writers",
+             "proc-1": "1 writer process", "proc-8": "8 writer processes",
+             "hook-1": "1 hook", "hook-8": "8 hooks"}
+    p("")
+    p("writers: a 1-device set, request to commit (client side) and the writers' frozen time, medians (ms)")
+    direct = med([r["request_to_commit_us"] for r in wr if r["config"] == "direct"])
+    for cfg in ("direct", "none", "proc-1", "proc-8", "hook-1", "hook-8"):
+        rs = [r for r in wr if r["config"] == cfg]
+        if not rs:
+            continue
+        rc = med([r["request_to_commit_us"] for r in rs])
+        # Each configuration against the direct runs that alternated with it.
+        dr = med([r["request_to_commit_us"] for r in wr if r["config"] == "direct"
+                  and str(r["rep"]).startswith(cfg + "-")]) if cfg != "direct" else rc
+        fz = [r["frozen_us"] for r in recs if r["kind"] == "writers_frozen" and r["config"] == cfg]
+        W[cfg] = {"request_to_commit_us": rc, "runs": len(rs),
+                  "direct_alternating_us": dr, "added_us": None if dr is None or rc is None else rc - dr,
+                  "reply_us": med([r["reply_us"] for r in rs]),
+                  "daemon_frozen_us": med([r.get("daemon_frozen_us") for r in rs]),
+                  "frozen_us": med(fz), "frozen_max_us": max(fz) if fz else None,
+                  "frozen_samples": len(fz), "hold_us": med([r["hold_us"] for r in rs])}
+        x = W[cfg]
+        extra = ""
+        if cfg != "direct":
+            extra = f", adds {x['added_us'] / 1000:.1f} vs direct"
+        if fz:
+            extra += f"; frozen {x['frozen_us'] / 1000:.1f} (max {x['frozen_max_us'] / 1000:.1f}, {len(fz)} samples)"
+        p(f"  {names[cfg]:34} request to commit {rc / 1000:6.1f}{extra}; reply {x['reply_us'] / 1000:.1f}; {len(rs)} runs")
+    S["writers"] = W
+
 # --- targets ---
 T = []
 def target(name, value, ok, shown):
@@ -530,6 +567,17 @@ for kind, name in (("randwrite", "4k random writes"), ("seqwrite", "1M sequentia
            None if r is None else r >= 0.98,
            "-" if r is None else f"{100 * (1 - r):.1f}% (mean {100 * (1 - x['mean']):.1f}%"
            + (f" +- {100 * x['sem']:.1f}%" if x["sem"] else "") + f", {x['runs']} runs)")
+for cfg, name in (("proc-8", "8 writer processes"), ("hook-8", "8 hooks")):
+    x = S.get("writers", {}).get(cfg)
+    a = x and x["added_us"]
+    target(f"coordination adds < 20 ms, {name} answering at once (median request to commit vs direct)",
+           a, None if a is None else a < 20000,
+           "-" if a is None else f"{a / 1000:.1f} ms ({x['request_to_commit_us'] / 1000:.1f} vs "
+           f"{x['direct_alternating_us'] / 1000:.1f} ms, {x['runs']} runs)")
+    f = x and x["frozen_us"]
+    target(f"application frozen < 50 ms, {name} (median)", f, None if f is None else f < 50000,
+           "-" if f is None else f"{f / 1000:.1f} ms (max {x['frozen_max_us'] / 1000:.1f} ms, "
+           f"{x['frozen_samples']} samples)")
 S["targets"] = T
 bad = [r for r in recs if r["kind"] in ("error",)]
 badstate = [r for r in recs if (r["kind"] == "vss_state" and r["failed"]) or (r["kind"] == "dm_state" and r["invalid"])]

@@ -6,10 +6,31 @@
 # 6.1 and 6.12) are downloaded as .debs and unpacked into the cache, never
 # installed into /boot: the host keeps running its own kernel.
 #
+# usage: scripts/deps.sh [--debug-kernel]   everything: tests, VM, packaging
+#        scripts/deps.sh deb              only what `make deb` needs to build
+#                                         the Debian packages (no test kernels)
+#
+# With --debug-kernel (as make check runs it) it also builds the debug kernel
+# of the VM suites from Debian's linux-source-6.12 (scripts/build-debug-kernel,
+# scripts/debug-kernel.config), once: the build is cached under the source
+# version and a hash of the configuration and the build script, so changing
+# either builds it again.
+#
 # Environment:
 #   VSS_CACHE   cache folder (default ~/.cache/vss)
 #   VSS_OFFLINE=1  use what the cache has, fail if something is missing
+#   VSS_DEBUG_KERNEL=1  the same as --debug-kernel
 set -euo pipefail
+
+debug_kernel=${VSS_DEBUG_KERNEL:-}
+mode=all
+for arg in "$@"; do
+	case $arg in
+	--debug-kernel) debug_kernel=1 ;;
+	deb) mode=deb ;;
+	*) echo "usage: scripts/deps.sh [--debug-kernel] [deb]" >&2; exit 2 ;;
+	esac
+done
 
 cache=${VSS_CACHE:-$HOME/.cache/vss}
 mkdir -p "$cache"
@@ -29,11 +50,24 @@ host_packages=(
 	kmod cpio xz-utils zstd pkg-config
 	qemu-system-x86 busybox-static
 	libnl-3-dev libnl-genl-3-dev libjson-c-dev
+	libsystemd-dev	# sd-daemon for vsswriterd (notify, socket activation)
+	systemd		# systemd-socket-activate, run in the VM by vss_writers_test
 	e2fsprogs xfsprogs lvm2 mdadm fio jq sparse util-linux
 	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
 	fdisk	# sfdisk, for the partition tests in the VM
+	mmdebstrap qemu-utils	# the system image of vm-run --system (scripts/system-image)
 )
+# The build dependencies of debian/control, and lintian for make deb's check.
+deb_packages=(
+	build-essential debhelper dh-dkms dpkg-dev fakeroot lintian pkg-config
+	libnl-3-dev libnl-genl-3-dev libjson-c-dev
+)
+if [ "$mode" = deb ]; then
+	host_packages=("${deb_packages[@]}")
+else
+	host_packages+=("${deb_packages[@]}")
+fi
 
 missing=()
 for p in "${host_packages[@]}"; do
@@ -44,6 +78,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt_update_once
 	log "installing ${missing[*]}"
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ "$mode" = deb ]; then
+	log "ready to build the packages"
+	exit 0
 fi
 
 # newest_pkg REGEX: the highest version of a package whose name matches.
@@ -123,4 +162,68 @@ if [ ! -f "$tools/.complete" ]; then
 	rm -rf "$cache/src"
 	touch "$tools/.complete"
 fi
+
+# setup_debug_kernel: the debug kernel, built once per source version and
+# configuration into $cache/kernels/debug-VERSION-KEY, and debug.env.
+setup_debug_kernel() {
+	local pkg=linux-source-6.12 ver deb key root kver tarball old
+	local here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+	if [ -n "${VSS_OFFLINE:-}" ]; then
+		deb=$(ls "$cache/debs/${pkg}_"*.deb 2>/dev/null | sort -V | tail -n1 || true)
+		[ -n "$deb" ] || { log "VSS_OFFLINE: no $pkg .deb in $cache/debs"; exit 1; }
+		ver=${deb##*/"${pkg}_"}; ver=${ver%_all.deb}
+	else
+		ver=$(apt-cache show --no-all-versions "$pkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+		if [ -z "$ver" ]; then
+			apt_update_once
+			ver=$(apt-cache show --no-all-versions "$pkg" | sed -n 's/^Version: //p' | head -n1)
+		fi
+		[ -n "$ver" ] || { log "no package $pkg"; exit 1; }
+		deb=$cache/debs/${pkg}_${ver}_all.deb
+	fi
+	key=$({ echo "$ver"; cat "$here/debug-kernel.config" "$here/build-debug-kernel"; } |
+		sha256sum | cut -c1-12)
+	root=$cache/kernels/debug-$ver-$key
+	mkdir -p "$cache/kernels"
+	# One build at a time; a second deps.sh waits for it and uses it.
+	exec 8>"$cache/kernels/.lock-debug"
+	flock 8
+	if [ ! -f "$root/.complete" ]; then
+		if [ ! -f "$deb" ]; then
+			log "downloading $pkg $ver"
+			mkdir -p "$cache/debs"
+			(cd "$cache/debs" && apt-get download -qq "$pkg=$ver" >/dev/null 2>&1) ||
+				{ apt_update_once; (cd "$cache/debs" && apt-get download -qq "$pkg=$ver" >/dev/null); }
+		fi
+		log "building the debug kernel from $pkg $ver (once: about 21 CPU-minutes, 11 to 22 minutes on 2 cores)"
+		rm -f "$cache/kernels"/linux-source.*.tar.xz	# left by a build that was stopped
+		tarball=$(mktemp "$cache/kernels/linux-source.XXXXXX.tar.xz")
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO --wildcards './usr/src/linux-source-*.tar.*' >"$tarball"
+		rm -rf "$root"
+		if ! bash "$here/build-debug-kernel" "$tarball" "$root"; then
+			rm -f "$tarball"
+			log "the debug kernel did not build"
+			exit 1
+		fi
+		rm -f "$tarball"
+		touch "$root/.complete"
+		# Builds of older sources or configurations are stale now.
+		for old in "$cache/kernels"/debug-*; do
+			[ "$old" = "$root" ] || [ ! -d "$old" ] || rm -rf "$old"
+		done
+	fi
+	exec 8>&-
+	kver=$(cat "$root/kernel.release")
+	cat >"$cache/kernels/debug.env" <<EOT
+KVER=$kver
+KDIR=$root/usr/src/linux-headers-$kver
+KIMAGE=$root/boot/vmlinuz-$kver
+KMODULES=$root/lib/modules/$kver
+# Tests get this many times their time limits on it (scripts/vm-run).
+TIMEOUT_SCALE=4
+EOT
+}
+[ -z "$debug_kernel" ] || setup_debug_kernel
+
 log "ready (cache: $cache)"

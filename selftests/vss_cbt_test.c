@@ -835,4 +835,124 @@ TEST_F(cbt, bad_requests)
 	EXPECT_EQ(1, ctx.messages);
 }
 
+/* VSS_A_CBT_SAVE_FLAGS of a save of @dev, tracked from scratch; or -errno. */
+static int64_t save_flags(struct vss_nl *nl, dev_t dev)
+{
+	static struct cbt_saved saved;
+	struct nlattr *a;
+	int64_t flags;
+	int ret;
+
+	ret = cbt_track(nl, dev, NULL);
+	if (!ret)
+		ret = cbt_save(nl, dev, &saved);
+	if (ret)
+		return ret;
+	a = cbt_saved_attr(&saved, VSS_A_CBT_SAVE_FLAGS);
+	flags = a ? *(uint32_t *)NLA_DATA(a) : -EPROTO;
+	cbt_saved_release(&saved);
+	return flags;
+}
+
+/*
+ * A partition is saved as quiescent only when nobody has it open, and
+ * nobody has its whole disk open either: writes through the disk reach
+ * the partition (the witness used to count the partition's openers only).
+ * Opens of the disk's other partitions do not count.
+ */
+TEST_F(cbt, quiescent_partition_means_its_disk_too)
+{
+	static const char table[] = "label: dos\nstart=2048, size=32768\nstart=40960, size=32768\n";
+	char p1[80], p2[80];
+	int fd, other;
+	int64_t flags;
+
+	snprintf(p1, sizeof(p1), "%s1", self->b);
+	snprintf(p2, sizeof(p2), "%s2", self->b);
+	ASSERT_EQ(0, run("printf '%s' | sfdisk -q --wipe always %s", table, self->b));
+	ASSERT_TRUE(wait_for_path(p1, true, 5000)) TH_LOG("no %s", p1);
+	ASSERT_TRUE(wait_for_path(p2, true, 5000)) TH_LOG("no %s", p2);
+
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags) TH_LOG("save of %s: %s", p1, self->nl.errmsg);
+	EXPECT_TRUE(flags & VSS_CBT_SAVED_QUIESCENT) TH_LOG("nobody had it open");
+
+	/* The other partition in use: still quiescent. */
+	other = open(p2, O_RDWR);
+	ASSERT_LE(0, other);
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags);
+	EXPECT_TRUE(flags & VSS_CBT_SAVED_QUIESCENT)
+		TH_LOG("an open of %s made %s look in use", p2, p1);
+	close(other);
+
+	/* The whole disk open: not quiescent. */
+	fd = open(self->b, O_RDWR);
+	ASSERT_LE(0, fd);
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags);
+	EXPECT_FALSE(flags & VSS_CBT_SAVED_QUIESCENT)
+		TH_LOG("%s open: %s saved as unused", self->b, p1);
+	close(fd);
+
+	/* The partition itself open: not quiescent, as before. */
+	fd = open(p1, O_RDONLY);
+	ASSERT_LE(0, fd);
+	flags = save_flags(&self->nl, rdev_of(p1));
+	ASSERT_LE(0, flags);
+	EXPECT_FALSE(flags & VSS_CBT_SAVED_QUIESCENT);
+	close(fd);
+
+	EXPECT_EQ(0, run("wipefs -qa %s && blockdev --rereadpt %s", self->b,
+			 self->b));
+}
+
+/*
+ * A saved state whose points end at U64_MAX: rebuilding its intervals
+ * one point after the other used to wrap round to 0 and go on until
+ * memory ran out. Refused now, as are more intervals than are kept.
+ */
+TEST_F(cbt, restore_refuses_points_that_wrap)
+{
+	static struct cbt_saved saved;
+	struct cbt_restored r;
+	struct nlattr *seq, *oldest;
+	static const uint64_t bad[][2] = {
+		{ UINT64_MAX - 2, UINT64_MAX },
+		{ (1ULL << 63) - 1, 1ULL << 63 },
+		{ 7, 7 + VSS_CBT_MAX_INTERVALS },
+	};
+	unsigned int i;
+
+	ASSERT_EQ(0, cbt_track(&self->nl, self->dev_b, NULL));
+	ASSERT_EQ(0, cbt_save(&self->nl, self->dev_b, &saved));
+	seq = cbt_saved_attr(&saved, VSS_A_CBT_SEQ);
+	oldest = cbt_saved_attr(&saved, VSS_A_CBT_OLDEST_SEQ);
+	ASSERT_NE(NULL, seq);
+	ASSERT_NE(NULL, oldest);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(NLA_DATA(oldest), &bad[i][0], sizeof(uint64_t));
+		memcpy(NLA_DATA(seq), &bad[i][1], sizeof(uint64_t));
+		EXPECT_EQ(-EINVAL, cbt_restore_step(&self->nl, self->dev_b,
+						    VSS_CBT_RESTORE_BEGIN,
+						    &saved, 0, &r))
+			TH_LOG("points %llu .. %llu",
+			       (unsigned long long)bad[i][0],
+			       (unsigned long long)bad[i][1]);
+		EXPECT_STREQ("saved state is inconsistent", self->nl.errmsg);
+		EXPECT_EQ(-ENOENT, cbt_get(&self->nl, self->dev_b, NULL));
+	}
+	/* The last points a generation may have are taken. */
+	memcpy(NLA_DATA(oldest), &(uint64_t){ (1ULL << 63) - 3 },
+	       sizeof(uint64_t));
+	memcpy(NLA_DATA(seq), &(uint64_t){ (1ULL << 63) - 1 },
+	       sizeof(uint64_t));
+	ASSERT_EQ(0, cbt_restore(&self->nl, self->dev_b, &saved, &r));
+	EXPECT_EQ(VSS_CBT_VERDICT_CONTINUED, r.verdict) TH_LOG("%s", r.reason);
+	EXPECT_EQ((1ULL << 63) - 1, r.info.seq);
+	EXPECT_EQ((1ULL << 63) - 3, r.info.oldest);
+	cbt_saved_release(&saved);
+	EXPECT_EQ(0, cbt_untrack(&self->nl, self->dev_b));
+}
+
 TEST_HARNESS_MAIN

@@ -19,13 +19,15 @@ read -r -a disks <<<"${VSS_DISKS:-}"
 count() { vssctl --json list 2>/dev/null | jq 'length'; }
 
 if [ "$(id -u)" != 0 ]; then
-	echo "1..5"
+	echo "1..6"
 	expect_error 4 'permission|CAP_SYS_ADMIN' "create without privilege: exit 4" \
 		vssctl create --storage /tmp --storage-limit 16M /dev/null
 	expect_error 4 'permission|CAP_SYS_ADMIN' "delete --all without privilege: exit 4" \
 		vssctl delete --all
 	expect_error 4 'permission|CAP_SYS_ADMIN' "delete by id without privilege: exit 4" \
 		vssctl delete 00000000-0000-0000-0000-000000000001
+	expect_error 4 'permission|CAP_SYS_ADMIN' "monitor without privilege: exit 4" \
+		vssctl monitor --count 1 --timeout 5
 	expect 0 "list works without privilege" vssctl list
 	expect 0 "version works without privilege" vssctl version
 	exit $((failures > 0))
@@ -36,7 +38,7 @@ if [ ${#disks[@]} -lt 3 ]; then
 	exit 0
 fi
 origin=${disks[0]} store=${disks[1]} origin2=${disks[2]}
-echo "1..47"
+echo "1..48"
 
 # --- version ------------------------------------------------------------------
 expect 0 "version" vssctl version
@@ -53,7 +55,10 @@ rc=$?
 set_id=$(jq -r '.set_id' "$out" 2>/dev/null)
 snap_id=$(jq -r '.snapshots[0].id' "$out" 2>/dev/null)
 image=$(jq -r '.snapshots[0].image.path // ("/dev/" + .snapshots[0].image.name)' "$out" 2>/dev/null)
-if [ "$rc" = 0 ] && [ -b "$image" ] && jq -e '.hold_us >= 0' "$out" >/dev/null; then
+hold_us=$(jq -r '.hold_us' "$out" 2>/dev/null)
+# Writes were held for a measured time under the default hold limit (10 s).
+if [ "$rc" = 0 ] && [ -b "$image" ] && [[ $set_id =~ ^[0-9a-f-]{36}$ ]] &&
+	jq -e '(.hold_us | type) == "number" and .hold_us > 0 and .hold_us < 10000000' "$out" >/dev/null; then
 	tap OK "create --json: set id, hold_us and an image block device"
 else
 	tap FAIL "create --json: set id, hold_us and an image block device" "rc $rc: $(cat "$out")"
@@ -73,8 +78,9 @@ fi
 expect 0 "show by an 8-character prefix" vssctl show "${snap_id:0:8}"
 grep -q "$snap_id" "$out" && tap OK "show prints the full id" || tap FAIL "show prints the full id"
 vssctl --json show "${snap_id:0:6}" >"$out" 2>"$err"
-jq -e --arg l first '.label == $l' "$out" >/dev/null && tap OK "show --json has the label" ||
-	tap FAIL "show --json has the label" "$(cat "$out")"
+jq -e --arg l first --argjson hold "${hold_us:-null}" '.label == $l and .hold_us == $hold' "$out" >/dev/null &&
+	tap OK "show --json has the label and the hold time create reported" ||
+	tap FAIL "show --json has the label and the hold time create reported" "hold_us ${hold_us:-none}: $(cat "$out")"
 expect_error 5 'no such snapshot|not found' "show an unknown id: exit 5" vssctl show ffffffff
 
 # --- bad input: clear error, nothing changes ------------------------------------

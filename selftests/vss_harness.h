@@ -8,7 +8,26 @@
 #ifndef VSS_SELFTEST_HARNESS_H
 #define VSS_SELFTEST_HARNESS_H
 
+#include <stdlib.h>
+#include <unistd.h>
+
+/*
+ * A kernel with lockdep, KASAN and kmemleak runs the same test several
+ * times slower: scripts/vm-run sets VSS_TIMEOUT_SCALE from the kernel's
+ * description (the debug kernel's TIMEOUT_SCALE), and every test's limit,
+ * which the harness arms with alarm(), is multiplied by it.
+ */
+static inline unsigned int vss_scaled_alarm(unsigned int seconds)
+{
+	const char *scale = getenv("VSS_TIMEOUT_SCALE");
+	unsigned long n = scale ? strtoul(scale, NULL, 10) : 1;
+
+	return alarm(seconds * (n ? n : 1));
+}
+
+#define alarm(seconds) vss_scaled_alarm(seconds)
 #include "kselftest_harness.h"
+#undef alarm
 #include "vss_nl.h"
 
 #undef TEST_TIMEOUT_DEFAULT

@@ -3,7 +3,8 @@
  * The control plane: version, strict policies, malformed messages, and
  * the privilege check of every mutating command. Run once as root and
  * once unprivileged (the unprivileged run checks EPERM on every mutating
- * command and that reading still works).
+ * command, that joining the events group is refused, and that reading
+ * still works).
  */
 #include "vss_nl.h"
 #include "vss_harness.h"
@@ -216,6 +217,23 @@ TEST_F(nl, mutating_commands_need_cap_sys_admin)
 	EXPECT_EQ(-EPERM, vss_delete_snap(&self->nl, id, false));
 	EXPECT_EQ(-EPERM, vss_delete_set(&self->nl, id, true));
 	/* Reading stays open to everyone. */
+	EXPECT_EQ(0, still_alive(&self->nl, self->m));
+}
+
+/*
+ * Only CAP_SYS_ADMIN may join the events group: events are sent from the
+ * write path, one atomic allocation per listener.
+ */
+TEST_F(nl, events_group_needs_cap_sys_admin)
+{
+	int ret = vss_subscribe_events(&self->nl);
+
+	if (geteuid()) {
+		EXPECT_EQ(-EPERM, ret) TH_LOG("an unprivileged user joined the events group");
+	} else {
+		EXPECT_EQ(0, ret) TH_LOG("root cannot join the events group: %s",
+					 strerror(-ret));
+	}
 	EXPECT_EQ(0, still_alive(&self->nl, self->m));
 }
 

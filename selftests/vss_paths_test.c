@@ -548,17 +548,9 @@ static long image_stamps_intact(const char *image, uint64_t sectors, char *why)
 }
 
 /*
- * KNOWN KERNEL BUG, found by this test (fails on 6.1 and 6.12 until
- * kmod/origin.c is fixed): a write that arrives while a commit has the
- * origin's gate closed is held and, when the gate opens, sent through the
- * write path again by the committing task (vss_origin_gate_open()). An
- * io_uring first attempt carries REQ_NOWAIT and, right after a new
- * snapshot, needs a copy, so vss completes it there with BLK_STS_AGAIN:
- * in the committing task, where io_uring does not retry it, and the
- * application gets -EAGAIN for a write it never made nonblocking. The
- * fix: do not hold a REQ_NOWAIT bio at a closed gate; complete it with
- * bio_wouldblock_error() in the submitter's context (io_uring then retries
- * it from a worker that may wait for the commit).
+ * Found by this test (fixed in 9e4b55e): a held REQ_NOWAIT write was
+ * completed with BLK_STS_AGAIN by the committing task when the gate
+ * opened, where io_uring does not retry it.
  *
  * io_uring writes go on while another process takes snapshots. Writes
  * that arrive while a commit holds the origin's writes wait and land; none
@@ -616,8 +608,8 @@ TEST_F(paths, io_uring_writes_land_while_snapshots_are_taken)
  * process takes snapshots: no I/O error, and the first image keeps
  * snapshot time.
  *
- * KNOWN KERNEL BUG: fails with "io_u error ... Resource temporarily
- * unavailable" for the reason given above
+ * Before 9e4b55e it failed with "io_u error ... Resource temporarily
+ * unavailable", for the reason given above
  * io_uring_writes_land_while_snapshots_are_taken.
  */
 TEST_F(paths, fio_io_uring_writes_land)
@@ -732,9 +724,11 @@ static int storm_probe_setup(char *why)
 	if (loaded_module_file(ko, sizeof(ko), why))
 		return -1;
 	work = member_offset(ko, "vss_write", "work");
-	origins = member_offset(ko, "vss_write", "origins[4]");
-	if (origins < 0)
-		origins = member_offset(ko, "vss_write", "origins[VSS_MAX_BIO_ORIGINS]");
+	/*
+	 * The write's origins are an array it points to (its inline ones or
+	 * a kmalloc'ed one): one more dereference to reach the first.
+	 */
+	origins = member_offset(ko, "vss_write", "origins");
 	deferred = member_offset(ko, "vss_origin", "deferred");
 	func = member_offset(ko, "work_struct", "func");
 	cow_fn = kallsyms_addr("vss_write_cow_work", "vss");
@@ -745,7 +739,7 @@ static int storm_probe_setup(char *why)
 	}
 	write_file(TRACEFS "/kprobe_events", "-:vss_paths/defer");
 	snprintf(cmd, sizeof(cmd),
-		 "p:vss_paths/defer queue_work_on func=%+ld($arg3):x64 deferred=%+ld(%+ld($arg3)):s32",
+		 "p:vss_paths/defer queue_work_on func=%+ld($arg3):x64 deferred=%+ld(+0(%+ld($arg3))):s32",
 		 func, deferred, origins - work);
 	if (write_file(TRACEFS "/kprobe_events", cmd)) {
 		snprintf(why, 256, "cannot add the kprobe '%s': %s", cmd,
@@ -938,15 +932,10 @@ static void *storm_sampler(void *arg)
 }
 
 /*
- * KNOWN KERNEL BUG, found by this test (seen at 257 on 6.12 in every run
- * so far, on 6.1 in some): vss_intercept_write() waits with
- * wait_event(deferred < VSS_MAX_DEFERRED) and then increments deferred.
- * The check and the increment are not one step, and wake_up() wakes every
- * waiting submitter (non-exclusive waits), so two of them can both see 255
- * and both go on: the bound is VSS_MAX_DEFERRED plus the number of
- * submitters woken together, not VSS_MAX_DEFERRED. The fix: take the slot
- * in the wait condition with a compare-and-exchange that only increments
- * below the limit (or use a counting semaphore per origin).
+ * Found by this test (fixed in 9e4b55e): the wait for a deferred place
+ * checked the count and raised it in two steps, so submitters woken
+ * together could all pass at VSS_MAX_DEFERRED - 1 (seen at 257). The
+ * place is now taken by a compare-and-exchange below the limit.
  *
  * Sixteen writers, each keeping 512 aio first writes in flight, against a
  * snapshot with 4 KiB chunks: 8192 writes could be queued at once, every

@@ -681,6 +681,61 @@ TEST_F(snap, sixty_four_snapshots_random_deletes)
 				   self->why, sizeof(self->why)));
 }
 
+struct writers_bg {
+	FIXTURE_DATA(snap) *self;
+	unsigned int nr_writes;
+	int error;
+};
+
+static void *writers_bg_thread(void *arg)
+{
+	struct writers_bg *bg = arg;
+
+	bg->error = run_writers(bg->self->fd, bg->self->sectors,
+				bg->self->expect, &bg->self->seq, bg->nr_writes);
+	return NULL;
+}
+
+/*
+ * A delete hands the deleted snapshot's exceptions to the older one while
+ * first writes go on (it used to hold the origin's writes for the whole
+ * move): the middle of three snapshots, whose table moves under the
+ * newest one's copies, then the newest, whose table moves into the
+ * oldest while that one becomes the copy target. The oldest image must
+ * read its own instant throughout, the origin every write.
+ */
+TEST_F(snap, delete_while_first_writes_run)
+{
+	const char *devs[] = { self->origin };
+	struct vss_created s1, s2, s3;
+	struct writers_bg bg = { .self = self, .nr_writes = 600 };
+	pthread_t t;
+
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, 4096,
+				VSS_CREATE_NO_FREEZE, &s1));
+	ASSERT_EQ(0, run_writers(self->fd, self->sectors, self->expect,
+				 &self->seq, 300));
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, 4096,
+				VSS_CREATE_NO_FREEZE, &s2));
+	ASSERT_EQ(0, run_writers(self->fd, self->sectors, self->expect,
+				 &self->seq, 300));
+	ASSERT_EQ(0, vss_create(&self->nl, devs, 1, self->storage, 0, 4096,
+				VSS_CREATE_NO_FREEZE, &s3));
+	ASSERT_EQ(0, pthread_create(&t, NULL, writers_bg_thread, &bg));
+	usleep(50 * 1000);
+	EXPECT_EQ(0, vss_delete_snap(&self->nl, s2.snap_id[0], false));
+	usleep(50 * 1000);
+	EXPECT_EQ(0, vss_delete_snap(&self->nl, s3.snap_id[0], false));
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, bg.error) TH_LOG("a write failed: %s", strerror(bg.error));
+	EXPECT_EQ(0, verify_image(s1.image[0], self->sectors, NULL, 1, self->why))
+		TH_LOG("oldest image: %s", self->why);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, vss_delete_snap(&self->nl, s1.snap_id[0], false));
+}
+
 /* Two devices, one instant: a writer alternates between them. */
 TEST_F(snap, set_is_one_instant)
 {

@@ -24,6 +24,7 @@
 #include "vss_sys.h"
 #include "vss_harness.h"
 #include <libgen.h>
+#include <pthread.h>
 #include <sys/sysmacros.h>
 
 #define VG		"vsstestvg"
@@ -373,6 +374,126 @@ TEST_F_TIMEOUT(stack, partition, 90)
 	close(dfd);
 }
 
+#define GATE_WRITERS	8
+
+struct gate_writer {
+	int fd;				/* the origin partition, O_DIRECT */
+	uint64_t first, sectors;	/* this writer's region of it */
+	uint16_t *expect;		/* the whole partition's */
+	volatile bool *stop;
+	uint64_t state;
+	uint16_t seq;
+	unsigned long writes;
+	int err;
+};
+
+/* Random writes of 8 to 128 sectors to its own region until told to stop. */
+static void *gate_writer_thread(void *arg)
+{
+	struct gate_writer *w = arg;
+	void *buf = aligned_buf(128 * SECTOR);
+
+	if (!buf) {
+		w->err = ENOMEM;
+		return NULL;
+	}
+	while (!*w->stop && !w->err) {
+		unsigned int len = 8 + rnd(&w->state) % 121;
+		uint64_t at = w->first + rnd(&w->state) % (w->sectors - len + 1);
+		uint16_t seq = ++w->seq;
+
+		if (write_stamps(w->fd, buf, at, len, seq)) {
+			w->err = errno ?: EIO;
+			break;
+		}
+		for (unsigned int k = 0; k < len; k++)
+			w->expect[at + k] = seq;
+		w->writes++;
+	}
+	free(buf);
+	return NULL;
+}
+
+/*
+ * The store on a sibling partition of the origin. A delete, an untrack or
+ * a track closes the origin's write gate and waits for the writes in
+ * flight, some of which are copying: their store writes go to the other
+ * partition of the same disk and must not wait behind that gate (they
+ * did, and the drain waited for ever with the control lock held). Many
+ * writers keep copies going while snapshots are taken and deleted and
+ * tracking is stopped and started again, over and over; every command
+ * must succeed in its time and every write land.
+ */
+TEST_F_TIMEOUT(stack, store_on_a_sibling_partition_under_writes, 240)
+{
+	const char *disk = scratch_disk(0);
+	static const uint32_t parts[2][2] = { { 2048, 32768 }, { 34816, 96256 } };
+	char p1[80], p2[80];
+	const char *devs[] = { p1 };
+	struct gate_writer w[GATE_WRITERS];
+	pthread_t t[GATE_WRITERS];
+	volatile bool stop = false;
+	unsigned long writes = 0;
+	struct vss_created c;
+	int dfd, i, round;
+
+	snprintf(p1, sizeof(p1), "%s1", disk);
+	snprintf(p2, sizeof(p2), "%s2", disk);
+	dfd = open(disk, O_RDWR | O_DIRECT);
+	ASSERT_LE(0, dfd);
+	ASSERT_EQ(0, write_mbr(dfd, parts, 2));
+	ASSERT_EQ(0, ioctl(dfd, BLKRRPART)) TH_LOG("BLKRRPART: %m");
+	ASSERT_TRUE(wait_for_path(p1, true, 5000)) TH_LOG("no %s", p1);
+	ASSERT_TRUE(wait_for_path(p2, true, 5000)) TH_LOG("no %s", p2);
+	ASSERT_EQ(0, open_origin(self, p1));
+	ASSERT_EQ(parts[0][1], self->sectors);
+
+	for (i = 0; i < GATE_WRITERS; i++) {
+		w[i] = (struct gate_writer){
+			.fd = self->fd, .expect = self->expect, .stop = &stop,
+			.sectors = self->sectors / GATE_WRITERS,
+			.state = 0x9e3779b97f4a7c15ULL * (i + 1), .seq = 1,
+		};
+		w[i].first = i * w[i].sectors;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, gate_writer_thread, &w[i]));
+	}
+	for (round = 0; round < 24; round++) {
+		ASSERT_EQ(0, vss_create(&self->nl, devs, 1, p2, 0, 64 * 1024,
+					VSS_CREATE_NO_FREEZE, &c))
+			TH_LOG("round %d: create: %s", round, self->nl.errmsg);
+		usleep(30 * 1000);
+		if (round % 3 == 1) {
+			/* Tracking ends and starts again: two more quiesces. */
+			EXPECT_EQ(0, cbt_untrack(&self->nl, rdev_of(p1)))
+				TH_LOG("round %d: untrack: %s", round, self->nl.errmsg);
+			usleep(20 * 1000);
+			EXPECT_EQ(0, cbt_track(&self->nl, rdev_of(p1), NULL))
+				TH_LOG("round %d: track: %s", round, self->nl.errmsg);
+			usleep(20 * 1000);
+		}
+		ASSERT_EQ(0, vss_delete_set(&self->nl, c.set_id, false))
+			TH_LOG("round %d: delete: %s", round, self->nl.errmsg);
+	}
+	stop = true;
+	for (i = 0; i < GATE_WRITERS; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, w[i].err) TH_LOG("writer %d: %s", i, strerror(w[i].err));
+		writes += w[i].writes;
+	}
+	TH_LOG("%lu writes in 24 rounds", writes);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, cbt_untrack(&self->nl, rdev_of(p1)));
+	close(self->fd);
+	self->fd = -1;
+	memset(self->buf, 0, SECTOR);
+	EXPECT_EQ(SECTOR, pwrite(dfd, self->buf, SECTOR, 0));
+	fsync(dfd);
+	EXPECT_EQ(0, ioctl(dfd, BLKRRPART)) TH_LOG("BLKRRPART: %m");
+	close(dfd);
+}
+
 /* Bytes that a changed-block query's extents add up to. */
 static int sum_extents(uint64_t offset, uint64_t length, void *arg)
 {
@@ -628,6 +749,58 @@ TEST_F_TIMEOUT(stack, scsi_disk, 90)
 	ASSERT_EQ(0, strncmp(scratch_disk(6), "/dev/sd", 7))
 		TH_LOG("disk 6 (%s) must be --disk 32M,bus=scsi", scratch_disk(6));
 	quick_integrity(_metadata, self, scratch_disk(6));
+}
+
+#define NEST_FS_DIR	"/tmp/vss_stack_nest"
+
+/*
+ * Stores and origins never nest. After a set of disk 5 with its store on
+ * disk 4, a set of disk 4 (its store on disk 6) would copy disk 4's
+ * chunks into disk 6 from inside disk 5's copies: refused with EXDEV, as
+ * a store on a snapshotted device is. The same for the device under a
+ * file store's filesystem. The refusals leave nothing behind.
+ */
+TEST_F_TIMEOUT(stack, stores_and_origins_never_nest, 90)
+{
+	const char *a = scratch_disk(5), *store = scratch_disk(4);
+	const char *c_disk = scratch_disk(6);
+	const char *set1[] = { a }, *set2[] = { store }, *set3[] = { c_disk };
+	struct vss_created c1, c2;
+
+	ASSERT_EQ(0, open_origin(self, a));
+	ASSERT_EQ(0, vss_create(&self->nl, set1, 1, store, 0, 0,
+				VSS_CREATE_NO_FREEZE, &c1))
+		TH_LOG("create of %s: %s", a, self->nl.errmsg);
+	EXPECT_EQ(-EXDEV, vss_create(&self->nl, set2, 1, c_disk, 0, 0,
+				     VSS_CREATE_NO_FREEZE, &c2))
+		TH_LOG("a set of the store %s: %s", store, self->nl.errmsg);
+	EXPECT_STREQ("device holds the diff storage of a snapshot set",
+		     self->nl.errmsg);
+	EXPECT_NE(0, self->nl.err_offset) TH_LOG("no device blamed");
+	EXPECT_EQ(1, vss_count_snapshots(&self->nl));
+	/* Nor is the store's device left tracked by the refusal. */
+	EXPECT_EQ(-ENOENT, cbt_get(&self->nl, rdev_of(store), NULL));
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c1.set_id, false));
+
+	/* A directory store on an ext4 on disk 6; then a set of disk 6. */
+	umount_all(NEST_FS_DIR);
+	mkdir(NEST_FS_DIR, 0755);
+	ASSERT_EQ(0, run("mkfs.ext4 -q -F %s && mount %s %s", c_disk, c_disk,
+			 NEST_FS_DIR));
+	ASSERT_EQ(0, vss_create(&self->nl, set1, 1, NEST_FS_DIR, 16 << 20, 0,
+				VSS_CREATE_NO_FREEZE, &c1))
+		TH_LOG("create of %s: %s", a, self->nl.errmsg);
+	EXPECT_EQ(-EXDEV, vss_create(&self->nl, set3, 1, store, 0, 0,
+				     VSS_CREATE_NO_FREEZE, &c2))
+		TH_LOG("a set of %s under the file store: %s", c_disk,
+		       self->nl.errmsg);
+	EXPECT_EQ(1, vss_count_snapshots(&self->nl));
+	EXPECT_EQ(0, random_writes(self, 50));
+	EXPECT_EQ(0, verify_image_at(c1.image[0], 0, self->sectors, NULL, 1,
+				     self->why)) TH_LOG("image: %s", self->why);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c1.set_id, false));
+	umount_all(NEST_FS_DIR);
+	run_quiet("wipefs -qa %s", c_disk);
 }
 
 /*

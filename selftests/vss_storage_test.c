@@ -15,6 +15,7 @@
 #include "vss_util.h"
 #include "vss_sys.h"
 #include "vss_harness.h"
+#include <pthread.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 
@@ -208,6 +209,8 @@ FIXTURE_TEARDOWN(store)
 	if (self->ev.fd >= 0)
 		vss_nl_close(&self->ev);
 	umount_all(FS_DIR);
+	if (!access("/dev/mapper/vss_st_err", F_OK))
+		run_quiet("dmsetup remove vss_st_slow; dmsetup remove vss_st_err");
 }
 
 /*
@@ -345,6 +348,36 @@ TEST_F(store, regular_file_store)
 	umount_all(FS_DIR);
 	EXPECT_FALSE(is_mountpoint(FS_DIR))
 		TH_LOG("store filesystem still busy after delete");
+}
+
+/*
+ * Copies go to a file store with direct I/O: none of them is left in the
+ * page cache (Documentation/performance.rst says why).
+ */
+TEST_F(store, copies_bypass_the_page_cache)
+{
+	const char *path = FS_DIR "/direct.file";
+	struct vss_snap_info info;
+	struct vss_created c;
+	char res[64];
+	int fd;
+
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, posix_fallocate(fd, 0, 32 * MiB));
+	close(fd);
+	ASSERT_EQ(0, create_one(self, path, false, 0, 0, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	for (uint64_t k = 0; k < 16; k++)
+		ASSERT_EQ(0, touch_chunk(self, VSS_DEFAULT_CHUNK_SIZE, k * 2, 8));
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	EXPECT_EQ(16ULL * VSS_DEFAULT_CHUNK_SIZE, info.storage_used);
+	ASSERT_EQ(0, run_output(res, sizeof(res),
+				"fincore --bytes --noheadings --output RES %s", path));
+	EXPECT_STREQ("0", res) TH_LOG("%s bytes of copies in the page cache", res);
+	EXPECT_EQ(0, verify_image(c.image[0], self->sectors, NULL, 1, self->why))
+		TH_LOG("image: %s", self->why);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
 }
 
 TEST_F(store, directory_store)
@@ -809,6 +842,205 @@ TEST_F(store, events_name_their_snapshot)
 			EXPECT_EQ(minor(dev), vss_get_u32(o.a[VSS_A_DEV_MINOR]));
 		}
 	}
+}
+
+struct one_write {
+	FIXTURE_DATA(store) *self;
+	uint64_t chunk;
+	int ret;
+	volatile bool done;
+};
+
+/* A first write to chunk 5 (64 KiB chunks), from a thread of its own. */
+static void *first_write_thread(void *arg)
+{
+	struct one_write *w = arg;
+
+	w->ret = touch_chunk(w->self, 64 * 1024, w->chunk ?: 5, 8);
+	w->done = true;
+	return NULL;
+}
+
+/*
+ * First writes while the filesystem holding a directory store is frozen.
+ * With @fill, the store's first growth step is full first, so that the
+ * copy needs the store to grow; otherwise it writes into reserved space.
+ * Either way the write must complete at once, the snapshot fail with a
+ * reason that names the frozen filesystem, and its event go out.
+ */
+static void frozen_store_case(struct __test_metadata *_metadata,
+			      FIXTURE_DATA(store) *self, const char *fstype,
+			      const char *mkfs, bool fill)
+{
+	static char buf[VSS_NL_BUF];
+	const uint32_t chunk = 64 * 1024;
+	struct one_write w = { .self = self };
+	struct vss_snap_info info;
+	const struct nlattr *x;
+	struct vss_created c;
+	struct vss_attrs a;
+	uint64_t k, end;
+	pthread_t t;
+	int type;
+
+	umount_all(FS_DIR);
+	ASSERT_EQ(0, run("%s %s && mount -t %s %s %s", mkfs, self->fsdisk,
+			 fstype, self->fsdisk, FS_DIR));
+	ASSERT_EQ(0, create_one(self, FS_DIR, true, 64 * MiB, chunk, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	if (fill)
+		for (k = 0; k < GROW_STEP_MIN / chunk; k++)
+			ASSERT_EQ(0, touch_chunk(self, chunk, 100 + k, 1));
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	ASSERT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+	EXPECT_EQ(fill ? GROW_STEP_MIN : 0, info.storage_used);
+	EXPECT_EQ(GROW_STEP_MIN, info.storage_size);
+
+	ASSERT_EQ(0, run("fsfreeze -f %s", FS_DIR));
+	w.chunk = 7;
+	ASSERT_EQ(0, pthread_create(&t, NULL, first_write_thread, &w));
+	end = now_ms() + 20000;
+	while (!w.done && now_ms() < end)
+		usleep(20 * 1000);
+	EXPECT_TRUE(w.done) TH_LOG("%s: the first write waits for the thaw", fstype);
+	/* Thawed before anything can fail, so that nothing stays stuck. */
+	EXPECT_EQ(0, run("fsfreeze -u %s", FS_DIR));
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, w.ret) TH_LOG("the origin's write failed");
+
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_FAILED, info.state)
+		TH_LOG("%s: a copy into the frozen store went through", fstype);
+	EXPECT_EQ(EBUSY, info.err);
+	EXPECT_STREQ("the diff storage's filesystem is frozen", info.reason);
+	do {
+		type = vss_next_event(&self->ev, 3000, &a, buf);
+		/* A frozen store is not a full one. */
+		EXPECT_NE(VSS_EVENT_STORAGE_OVERFLOW, type);
+	} while (type >= 0 && type != VSS_EVENT_SNAPSHOT_FAILED);
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_FAILED, type) TH_LOG("no failed event");
+	x = vss_event_attr(&a, VSS_A_REASON, NULL);
+	ASSERT_NE(NULL, x);
+	EXPECT_NE(NULL, strstr((const char *)NLA_DATA(x), "frozen"));
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	umount_all(FS_DIR);
+}
+
+TEST_F(store, frozen_ext4_store_fails_the_snapshot)
+{
+	frozen_store_case(_metadata, self, "ext4", "mkfs.ext4 -q -F", false);
+	frozen_store_case(_metadata, self, "ext4", "mkfs.ext4 -q -F", true);
+}
+
+TEST_F(store, frozen_xfs_store_fails_the_snapshot)
+{
+	/* mkfs.xfs refuses filesystems under 300M unless it runs for fstests. */
+	const char *mkfs = "TEST_DIR=1 TEST_DEV=1 QA_CHECK_FS=1 mkfs.xfs -q -f";
+
+	frozen_store_case(_metadata, self, "xfs", mkfs, false);
+	frozen_store_case(_metadata, self, "xfs", mkfs, true);
+}
+
+/*
+ * A snapshot fails while it is being deleted: its store (dm-delay over
+ * dm-error) fails a copy's write only after the delete has removed the
+ * image and waits for the copy. The failure's event, built by the copy
+ * worker while the image is gone, must not show the image any more (it
+ * once followed the image pointer, whose object goes with the disk), and
+ * the origin's write completes.
+ */
+TEST_F(store, snapshot_fails_while_it_is_deleted)
+{
+	static char buf[VSS_NL_BUF];
+	struct one_write w = { .self = self };
+	struct vss_attrs a, snap;
+	struct vss_created c;
+	bool deleted = false;
+	pthread_t t;
+	int type;
+
+	/* No udev in the VM: dmsetup makes the nodes. */
+	ASSERT_EQ(0, run("dmsetup create vss_st_err --table '0 131072 error' && "
+			 "dmsetup mknodes vss_st_err && "
+			 "dmsetup create vss_st_slow --table '0 131072 delay /dev/mapper/vss_st_err 0 400' && "
+			 "dmsetup mknodes vss_st_slow"));
+	ASSERT_EQ(0, create_one(self, "/dev/mapper/vss_st_slow", false, 0,
+				64 * 1024, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	ASSERT_EQ(0, pthread_create(&t, NULL, first_write_thread, &w));
+	usleep(100 * 1000);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, true))
+		TH_LOG("delete: %s", self->nl.errmsg);
+	pthread_join(t, NULL);
+	EXPECT_EQ(0, w.ret) TH_LOG("the origin's write failed");
+	for (;;) {
+		type = vss_next_event(&self->ev, 3000, &a, buf);
+		if (type < 0 || type == VSS_EVENT_SNAPSHOT_FAILED)
+			break;
+		if (type == VSS_EVENT_SNAPSHOT_DELETED)
+			deleted = true;
+	}
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_FAILED, type) TH_LOG("no failed event");
+	EXPECT_TRUE(deleted) TH_LOG("the copy failed before the delete began");
+	vss_parse_nested(a.a[VSS_A_SNAPSHOT], &snap);
+	EXPECT_EQ(NULL, snap.a[VSS_A_IMAGE])
+		TH_LOG("the event of a deleted snapshot shows its image");
+	EXPECT_NE(NULL, snap.a[VSS_A_SET_ID]);
+	EXPECT_EQ(0, verify_stamps(self->fd, self->sectors, self->expect, 0,
+				   self->why, sizeof(self->why)))
+		TH_LOG("origin: %s", self->why);
+}
+
+/*
+ * A storage path of almost VSS_PATH_MAX bytes: its snapshot's events, its
+ * GET_SNAPSHOT reply and its dump entry are larger than NLMSG_GOODSIZE,
+ * and each must still come whole (the events used to be dropped without
+ * a word, the reply to fail and the dump to end before the snapshot).
+ */
+TEST_F(store, events_with_a_long_storage_path)
+{
+	static char buf[VSS_NL_BUF], path[4096];
+	const char *dir = FS_DIR;
+	struct vss_snap_info info;
+	struct vss_attrs a, snap;
+	struct vss_created c;
+	size_t len;
+	int type;
+
+	len = snprintf(path, sizeof(path), "%s", dir);
+	while (len + 1 + 250 < 3900) {
+		path[len++] = '/';
+		memset(path + len, 'd', 250);
+		len += 250;
+		path[len] = 0;
+		ASSERT_EQ(0, mkdir(path, 0755)) TH_LOG("mkdir: %m");
+	}
+	TH_LOG("storage path of %zu bytes", len);
+	ASSERT_EQ(0, create_one(self, path, true, 16 * MiB, 0, &c))
+		TH_LOG("create: %s", self->nl.errmsg);
+	do {
+		type = vss_next_event(&self->ev, 5000, &a, buf);
+	} while (type == VSS_EVENT_CBT_NEW_GENERATION);
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_CREATED, type)
+		TH_LOG("no created event (%d)", type);
+	vss_parse_nested(a.a[VSS_A_SNAPSHOT], &snap);
+	ASSERT_NE(NULL, snap.a[VSS_A_STORAGE_PATH]);
+	EXPECT_STREQ(path, (const char *)NLA_DATA(snap.a[VSS_A_STORAGE_PATH]));
+
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info))
+		TH_LOG("GET_SNAPSHOT: %s", self->nl.errmsg);
+	EXPECT_EQ(VSS_STORAGE_TMPFILE, info.storage_kind);
+	EXPECT_EQ(1, vss_count_snapshots(&self->nl)) TH_LOG("the dump misses it");
+
+	ASSERT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	type = vss_next_event(&self->ev, 5000, &a, buf);
+	ASSERT_EQ(VSS_EVENT_SNAPSHOT_DELETED, type)
+		TH_LOG("no deleted event (%d)", type);
+	EXPECT_EQ(0, memcmp(NLA_DATA(a.a[VSS_A_SNAP_ID]), c.snap_id[0],
+			    VSS_ID_LEN));
 }
 
 /*

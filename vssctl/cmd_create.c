@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "output.h"
+#include "writers_output.h"
 
 static void create_usage(FILE *out)
 {
@@ -30,10 +31,20 @@ static void create_usage(FILE *out)
 		"  -n, --no-freeze            do not freeze mounted filesystems\n"
 		"                             (crash-consistent images)\n"
 		"  -t, --hold-limit MS        longest freeze and write hold, 1..%d (%d)\n"
+		"      --no-writers           do not go through vsswriterd: no application\n"
+		"                             is asked (filesystems are still frozen)\n"
+		"  -w, --writer-volumes       add every device the writers' components\n"
+		"                             live on (then DEV may be left out)\n"
+		"  -q, --queue-timeout SEC    wait up to SEC for another requester's set\n"
+		"                             (default 60; 0 does not wait)\n"
 		"  -j, --json                 print JSON\n"
 		"  -h, --help                 print this help\n"
 		"\n"
-		"SIZE is bytes, or a number with K, M, G, T (KiB, MiB, ...: binary units).\n",
+		"SIZE is bytes, or a number with K, M, G, T (KiB, MiB, ...: binary units).\n"
+		"\n"
+		"When vsswriterd runs, the set goes through it: every writer (application)\n"
+		"whose data is on the set is frozen around the commit, and the set then\n"
+		"waits for `vssctl backup-complete SET` or `vssctl abort SET`.\n",
 		VSSCTL_DEFAULT_LIMIT_PERCENT, VSS_LABEL_MAX - 1, VSS_MAX_HOLD_LIMIT_MS,
 		VSS_DEFAULT_HOLD_LIMIT_MS);
 }
@@ -47,6 +58,10 @@ struct create_args {
 	uint32_t hold_limit_ms;
 	char **devices;		/* paths, "vdb" already made "/dev/vdb" */
 	size_t device_count;
+	bool no_writers;
+	bool writer_volumes;
+	uint32_t queue_timeout_ms;
+	bool queue_timeout_given;
 };
 
 static void free_device_paths(char **paths, size_t count)
@@ -80,16 +95,19 @@ static int parse_create_args(struct vssctl *ctx, int argc, char **argv,
 		{ "label", required_argument, NULL, 'L' },
 		{ "no-freeze", no_argument, NULL, 'n' },
 		{ "hold-limit", required_argument, NULL, 't' },
+		{ "no-writers", no_argument, NULL, 'N' },
+		{ "writer-volumes", no_argument, NULL, 'w' },
+		{ "queue-timeout", required_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	uint64_t chunk;
+	uint64_t chunk, secs;
 	size_t i;
 	int opt;
 
 	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":s:l:c:L:nt:jh", options, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":s:l:c:L:nt:wq:jh", options, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			if (!*optarg)
@@ -129,6 +147,20 @@ static int parse_create_args(struct vssctl *ctx, int argc, char **argv,
 					"invalid hold limit '%s': milliseconds from 1 to %d",
 					optarg, VSS_MAX_HOLD_LIMIT_MS);
 			break;
+		case 'N':
+			args->no_writers = true;
+			break;
+		case 'w':
+			args->writer_volumes = true;
+			break;
+		case 'q':
+			if (!*optarg || optarg[strspn(optarg, "0123456789")] != '\0' ||
+			    vss_parse_size(optarg, &secs) || secs > 24 * 3600)
+				return vssctl_usage_error(ctx,
+					"invalid queue timeout '%s': seconds from 0 to 86400", optarg);
+			args->queue_timeout_ms = secs ? (uint32_t)(secs * 1000) : VSS_SESSION_NO_WAIT;
+			args->queue_timeout_given = true;
+			break;
 		case 'j':
 			ctx->json = true;
 			break;
@@ -139,13 +171,15 @@ static int parse_create_args(struct vssctl *ctx, int argc, char **argv,
 			return vssctl_bad_option(ctx, argv, opt);
 		}
 	}
-	if (optind >= argc)
+	if (optind >= argc && !args->writer_volumes)
 		return vssctl_usage_error(ctx, "no device given");
+	if (args->writer_volumes && args->no_writers)
+		return vssctl_usage_error(ctx, "--writer-volumes needs the writers: not with --no-writers");
 	if ((size_t)(argc - optind) > VSS_MAX_SET_DEVICES)
 		return vssctl_usage_error(ctx, "%d devices given, a set holds at most %d",
 					  argc - optind, VSS_MAX_SET_DEVICES);
 	args->device_count = (size_t)(argc - optind);
-	args->devices = calloc(args->device_count, sizeof(*args->devices));
+	args->devices = calloc(args->device_count ? args->device_count : 1, sizeof(*args->devices));
 	if (!args->devices) {
 		vssctl_error("%s: out of memory", ctx->command);
 		return VSSCTL_EXIT_FAILURE;
@@ -197,8 +231,8 @@ static int check_devices(const struct vssctl *ctx, const struct create_args *arg
  */
 static int choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 			  const struct create_args *args,
-			  const struct vss_device *devices, char *path,
-			  size_t path_len, uint64_t *limit)
+			  const struct vss_device *devices, size_t device_count,
+			  char *path, size_t path_len, uint64_t *limit)
 {
 	char limit_text[16], why[1024];
 	struct vss_snapshot_info *snaps = NULL;
@@ -215,16 +249,16 @@ static int choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 		err = vss_list_snapshots(h, NULL, &snaps, &count);
 		if (err)
 			return vssctl_report(ctx, h, err, NULL, NULL);
-		avoid = calloc(args->device_count + count, sizeof(*avoid));
+		avoid = calloc(device_count + count + 1, sizeof(*avoid));
 		if (!avoid) {
 			vss_snapshot_info_array_free(snaps, count);
 			vssctl_error("%s: out of memory", ctx->command);
 			return VSSCTL_EXIT_FAILURE;
 		}
-		memcpy(avoid, devices, args->device_count * sizeof(*avoid));
+		memcpy(avoid, devices, device_count * sizeof(*avoid));
 		for (i = 0; i < count; i++)
-			avoid[args->device_count + i] = snaps[i].origin;
-		err = vssctl_pick_storage(avoid, args->device_count + count, path,
+			avoid[device_count + i] = snaps[i].origin;
+		err = vssctl_pick_storage(avoid, device_count + count, path,
 					  path_len, why, sizeof(why));
 		free(avoid);
 		vss_snapshot_info_array_free(snaps, count);
@@ -271,10 +305,17 @@ static int choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 	return 0;
 }
 
-static int print_created(const struct vssctl *ctx, const struct vss_create_result *set)
+static int print_created(const struct vssctl *ctx, const struct vss_create_result *set,
+			 struct vss_session *session, bool writers_asked)
 {
+	const struct vss_writer_result *results = NULL;
+	struct vss_session_timing timing;
 	char set_id[VSS_ID_STRLEN];
+	size_t n = 0;
+	int err;
 
+	if (session)
+		vss_session_results(session, &results, &n);
 	if (ctx->json) {
 		struct json_object *obj = json_object_new_object();
 
@@ -283,13 +324,87 @@ static int print_created(const struct vssctl *ctx, const struct vss_create_resul
 		json_object_object_add(obj, "snapshots",
 				       vssctl_json_snapshot_array(set->snapshots,
 								  set->snapshot_count));
+		json_object_object_add(obj, "writers_asked", json_object_new_boolean(writers_asked));
+		json_object_object_add(obj, "writers", session ?
+				       vssctl_json_writer_results(results, n) : NULL);
+		if (session && vss_session_timing(session, &timing) == 0) {
+			struct json_object *t = json_object_new_object();
+
+			json_object_object_add(t, "request_to_commit_us",
+					       json_object_new_uint64(timing.request_to_commit_us));
+			json_object_object_add(t, "frozen_us", json_object_new_uint64(timing.frozen_us));
+			json_object_object_add(t, "commit_us", json_object_new_uint64(timing.commit_us));
+			json_object_object_add(t, "total_us", json_object_new_uint64(timing.total_us));
+			json_object_object_add(obj, "timing", t);
+		}
 		return vssctl_json_print(ctx, obj, stdout);
 	}
 	vss_id_format(&set->set_id, set_id);
 	printf("set %s: %zu snapshot%s, writes held %llu us\n", set_id,
 	       set->snapshot_count, set->snapshot_count == 1 ? "" : "s",
 	       (unsigned long long)set->hold_us);
-	return vssctl_print_snapshot_table(stdout, set->snapshots, set->snapshot_count);
+	err = vssctl_print_snapshot_table(stdout, set->snapshots, set->snapshot_count);
+	if (session) {
+		vssctl_print_writer_results(stdout, results, n);
+		printf("the set waits for `vssctl backup-complete %.8s` (or `vssctl abort %.8s`)\n",
+		       set_id, set_id);
+	}
+	return err;
+}
+
+/* The set through vsswriterd: gather, volumes, prepare, create, detach. */
+static int create_with_writers(const struct vssctl *ctx, const struct create_args *args,
+			       struct vss_session *s, struct vss_handle *h,
+			       struct vss_device *devices, struct vss_create_params *params,
+			       char *storage, size_t storage_len)
+{
+	struct vss_writer_info *writers = NULL;
+	struct vss_device avoid[VSS_MAX_SET_DEVICES * 2];
+	struct vss_create_result set;
+	const struct vss_writer_result *results;
+	size_t n = 0, count = args->device_count, i, j, k, rn;
+	int code, err;
+
+	err = vss_session_gather(s, &writers, &n);
+	if (err)
+		return vssctl_session_report(ctx, s, err, NULL);
+	memcpy(avoid, devices, count * sizeof(*avoid));
+	for (i = 0; args->writer_volumes && i < n; i++)
+		for (j = 0; j < writers[i].component_count; j++)
+			for (k = 0; k < writers[i].components[j].volume_count &&
+			     count < VSS_MAX_SET_DEVICES * 2; k++)
+				avoid[count++] = writers[i].components[j].volumes[k];
+	vss_writer_info_array_free(writers, n);
+	code = choose_storage(ctx, h, args, avoid, count, storage, storage_len,
+			      &params->storage_limit);
+	if (code)
+		return code;
+	for (i = 0; i < args->device_count; i++) {
+		err = vss_session_add_volume(s, args->devices[i]);
+		if (err)
+			return vssctl_session_report(ctx, s, err, args->devices[i]);
+	}
+	if (args->writer_volumes)
+		vss_session_add_writer_volumes(s);
+	err = vss_session_prepare(s);
+	if (!err)
+		err = vss_session_create(s, params, &set);
+	if (err) {
+		code = vssctl_session_report(ctx, s, err, NULL);
+		vss_session_results(s, &results, &rn);
+		if (rn && !ctx->json)
+			vssctl_print_writer_results(stderr, results, rn);
+		return code;
+	}
+	/* The set outlives this command: it waits for backup-complete. */
+	err = vss_session_detach(s);
+	if (err) {
+		vss_create_result_free(&set);
+		return vssctl_session_report(ctx, s, err, NULL);
+	}
+	code = print_created(ctx, &set, s, true) ? VSSCTL_EXIT_FAILURE : VSSCTL_EXIT_OK;
+	vss_create_result_free(&set);
+	return code;
 }
 
 int cmd_create(struct vssctl *ctx, int argc, char **argv)
@@ -297,7 +412,9 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 	struct create_args args = { 0 };
 	struct vss_device devices[VSS_MAX_SET_DEVICES];
 	struct vss_create_params params = { 0 };
+	struct vss_session_params sp = { 0 };
 	struct vss_create_result set;
+	struct vss_session *session = NULL;
 	struct vss_handle *h = NULL;
 	char storage[PATH_MAX];
 	int code, err;
@@ -307,14 +424,29 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 		free_device_paths(args.devices, args.device_count);
 		return code < 0 ? VSSCTL_EXIT_OK : code;
 	}
-	code = vssctl_check_privilege(ctx);
+	if (!args.no_writers) {
+		sp.queue_timeout_ms = args.queue_timeout_ms;
+		code = vssctl_writerd_open(ctx, &session, &sp, true);
+		if (code == VSSCTL_EXIT_NO_WRITERD) {
+			if (args.writer_volumes) {
+				vssctl_error("%s: --writer-volumes: vsswriterd is not running",
+					     ctx->command);
+				goto out;
+			}
+			vssctl_error("vsswriterd is not running: no writers were asked "
+				     "(mounted filesystems are still frozen around the commit)");
+			code = VSSCTL_EXIT_OK;
+		}
+		if (code)
+			goto out;
+	}
+	/* Through vsswriterd, the daemon judges who may take a set. */
+	if (!session)
+		code = vssctl_check_privilege(ctx);
 	if (!code)
 		code = check_devices(ctx, &args, devices);
 	if (!code)
 		code = vssctl_open(ctx, &h);
-	if (!code)
-		code = choose_storage(ctx, h, &args, devices, storage, sizeof(storage),
-				      &params.storage_limit);
 	if (code)
 		goto out;
 
@@ -325,6 +457,15 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 	params.label = args.label;
 	params.flags = args.flags;
 	params.hold_limit_ms = args.hold_limit_ms;
+	if (session) {
+		code = create_with_writers(ctx, &args, session, h, devices, &params, storage,
+					   sizeof(storage));
+		goto out;
+	}
+	code = choose_storage(ctx, h, &args, devices, args.device_count, storage,
+			      sizeof(storage), &params.storage_limit);
+	if (code)
+		goto out;
 	err = vss_create_set(h, &params, &set);
 	if (err) {
 		char object[PATH_MAX + 16];
@@ -337,10 +478,11 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 				     "no such device");
 		goto out;
 	}
-	if (print_created(ctx, &set))
+	if (print_created(ctx, &set, NULL, false))
 		code = VSSCTL_EXIT_FAILURE;
 	vss_create_result_free(&set);
 out:
+	vss_session_close(session);
 	vss_close(h);
 	free_device_paths(args.devices, args.device_count);
 	return code;

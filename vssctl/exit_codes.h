@@ -18,6 +18,8 @@ enum vssctl_exit {
 	VSSCTL_EXIT_STORAGE = 8,	/* ENOSPC, EXDEV: storage problem */
 	VSSCTL_EXIT_FULL_BACKUP = 9,	/* ESTALE, ENODATA: changes unknown */
 	VSSCTL_EXIT_ALREADY = 10,	/* EALREADY: already tracked */
+	VSSCTL_EXIT_WRITER = 11,	/* a writer failed or vetoed the set */
+	VSSCTL_EXIT_NO_WRITERD = 12,	/* vsswriterd is not running */
 };
 
 #endif /* VSSCTL_EXIT_CODES_H */

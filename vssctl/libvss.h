@@ -21,10 +21,30 @@
  *   - Nothing returned by the library needs to be freed with free():
  *     every allocating call has its own release function.
  *
- * ABI: the structures below are part of the ABI. The soname (libvss.so.2
- * since 0.4.0, which added changed-block tracking to struct
- * vss_snapshot_info and struct vss_event_info) changes whenever one of
- * them does; functions are only ever added.
+ * ABI rules (libvss.so.1; checked by vssctl/abi-check.sh at every build
+ * and by debian/libvss1.symbols when the packages are built):
+ *   - Functions are only ever added, never removed or changed. A new
+ *     function is marked VSS_EXPORT, declared here, and listed in a new
+ *     version node of vssctl/libvss.map (LIBVSS_1.1 inheriting LIBVSS_1.0,
+ *     and so on: one node per release that adds functions) and in
+ *     debian/libvss1.symbols with that release's version. A node is frozen
+ *     once a release has shipped it: the build fails if a function is added
+ *     to a node of an earlier release.
+ *   - Structures the caller fills in and passes (struct vss_create_params)
+ *     start with a size member: the caller sets it to sizeof the structure
+ *     as it knows it (VSS_CREATE_PARAMS_INIT does), members are only ever
+ *     appended, and the library takes every member beyond the caller's
+ *     size as zero ("default"). Such structures grow without a new soname.
+ *     0 stands for the size of LIBVSS_1.0, so that a zeroed structure keeps
+ *     meaning what it meant in 1.0; set the size to use a later member.
+ *   - Every other structure (what the library fills in: infos, results,
+ *     events; and struct vss_id, struct vss_device) is fixed for the
+ *     soname. Changing one, or changing the meaning of a member or of a
+ *     function, is a new soname (libvss.so.2, package libvss2) and a new
+ *     LIBVSS_2.0 node; new data goes instead into a new structure that a
+ *     new function fills in.
+ *   - libvss.so.1 (0.4.0) is the first release with this ABI. (Builds
+ *     before it, never packaged, had other sonames.)
  */
 #ifndef LIBVSS_H
 #define LIBVSS_H
@@ -194,8 +214,13 @@ struct vss_cbt_restore_result {
 	char device_path[VSS_PATH_MAX];	/* the device it was restored to */
 };
 
-/* What to create with vss_create_set(). Zero means "default" throughout. */
+/*
+ * What to create with vss_create_set(). Zero means "default" throughout.
+ * Grows at its end without a new soname: see "ABI rules" above.
+ */
 struct vss_create_params {
+	size_t size;			/* sizeof(struct vss_create_params), or
+					 * 0 for the LIBVSS_1.0 members only */
 	const char *const *devices;	/* paths of the origin block devices */
 	size_t device_count;		/* 1..VSS_MAX_SET_DEVICES */
 	const char *storage_path;	/* block device, file or directory;
@@ -205,7 +230,11 @@ struct vss_create_params {
 	const char *label;		/* NULL or < VSS_LABEL_MAX bytes */
 	uint32_t flags;			/* VSS_CREATE_* */
 	uint32_t hold_limit_ms;		/* 1..VSS_MAX_HOLD_LIMIT_MS */
+	/* Members added after LIBVSS_1.0 go here, and only here. */
 };
+
+/* An empty struct vss_create_params of this header's size. */
+#define VSS_CREATE_PARAMS_INIT	{ .size = sizeof(struct vss_create_params) }
 
 /* What vss_create_set() created; release with vss_create_result_free(). */
 struct vss_create_result {
@@ -395,6 +424,11 @@ int vss_device_lookup(const char *path, struct vss_device *out);
  * is made absolute, a directory needs a storage limit, and the sizes and
  * the label must fit the protocol (-EINVAL). All or nothing: on failure no
  * snapshot of the request exists.
+ *
+ * @params->size below the size of LIBVSS_1.0 (other than 0) is -EINVAL;
+ * a size beyond what this library knows is accepted when the unknown
+ * members are all zero, and is -E2BIG otherwise (the caller asks for
+ * something this version cannot do).
  *
  * Return: 0 or a negative errno; the kernel's errors are listed under
  * VSS_CMD_CREATE_SET in <linux/vss.h>.
@@ -943,6 +977,404 @@ int vss_parse_size(const char *text, uint64_t *out);
  * Return: @buf.
  */
 char *vss_format_size(uint64_t bytes, char *buf, size_t len);
+
+/*
+ * Writers: backup sessions through vsswriterd (libvss 0.4.0,
+ * version node LIBVSS_1.0)
+ *
+ * A snapshot set that applications take part in goes through vsswriterd,
+ * the writer coordinator. A requester (a backup agent, vssctl) opens a
+ * session, which is its connection to vsswriterd, and runs the sequence:
+ *
+ *   vss_session_open()
+ *   vss_session_gather()            every writer identifies itself
+ *   vss_session_add_volume() ...    the set's devices, and/or
+ *   vss_session_add_writer_volumes()  every device of the writers' components
+ *   vss_session_prepare()           waits its turn, then prepare-backup
+ *   vss_session_create()            prepare-snapshot, freeze, commit, thaw,
+ *                                   post-snapshot: the set
+ *   ... copy the data ...
+ *   vss_session_backup_complete()   (or vss_session_detach(): the set then
+ *                                   waits for vss_session_complete_set()
+ *                                   from any later session)
+ *   vss_session_close()
+ *
+ * Closing (or dying) before the set was handed over aborts it: every
+ * writer gets abort and no snapshot is left. Closing after it without
+ * backup-complete or detach tells the writers that the backup failed and
+ * deletes the set. After every call vss_session_results() gives each
+ * writer's outcome (name, state, failure code, message), and a failed
+ * call leaves its reason in vss_session_error_message().
+ *
+ * Only root and members of vsswriterd's requester-group may run a
+ * session; anyone may list the writers.
+ */
+
+/**
+ * LIBVSS_ENOWRITERD - vsswriterd is not running
+ *
+ * Returned (negated) by vss_session_open() when nothing listens on the
+ * socket: a set can still be taken with vss_create_set(), without writers.
+ */
+#define LIBVSS_ENOWRITERD	EHOSTDOWN
+
+/**
+ * LIBVSS_EWRITER - a writer failed the sequence (or vetoed the set)
+ *
+ * vss_session_error_writer() names it; vss_session_results() has its
+ * state and failure code (an inconsistent-snapshot among them when the
+ * set lacks one of its devices).
+ */
+#define LIBVSS_EWRITER		ECANCELED
+
+/* Backup types, as bits (the writers' components say which they support). */
+#define VSS_BACKUP_FULL		(1U << 0)
+#define VSS_BACKUP_INCREMENTAL	(1U << 1)
+#define VSS_BACKUP_DIFFERENTIAL	(1U << 2)
+#define VSS_BACKUP_LOG		(1U << 3)
+#define VSS_BACKUP_COPY		(1U << 4)
+
+/* How a writer takes part. */
+enum vss_writer_kind {
+	VSS_WRITER_PROCESS = 1,		/* a process on libvsswriter */
+	VSS_WRITER_HOOK = 2,		/* an executable in writers.d */
+	VSS_WRITER_QEMU_GA_HOOK = 3,	/* an unchanged fsfreeze-hook.d script */
+};
+
+/* Writer states and failure codes: see vss-writers(7). */
+#define VSS_WRITER_STATE_STABLE		1
+#define VSS_WRITER_FAILURE_NONE		0
+
+#define VSS_WRITER_NAME_MAX	129
+#define VSS_WRITER_MESSAGE_MAX	512
+
+struct vss_session;
+
+/* One component of a writer: data that must be in the set together. */
+struct vss_writer_component {
+	char *name;
+	char **paths;
+	size_t path_count;
+	char **devices;
+	size_t device_count;
+	uint32_t backup_types;		/* VSS_BACKUP_* */
+	struct vss_device *volumes;	/* where they live, as vsswriterd found */
+	size_t volume_count;
+};
+
+/* A writer, as vss_session_gather() and vss_session_list_writers() say. */
+struct vss_writer_info {
+	char name[VSS_WRITER_NAME_MAX];
+	char class_id[VSS_ID_STRLEN];
+	char instance_id[VSS_ID_STRLEN];
+	uint32_t kind;			/* enum vss_writer_kind */
+	uint32_t writer_class;		/* 1 front-end, 2 back-end, 3 system */
+	uint32_t state;			/* numbered as in Windows VSS */
+	bool connected;			/* false: it went away and is kept to show why */
+	int32_t pid;			/* processes; 0 for hooks */
+	uint32_t uid;
+	uint32_t freeze_window_ms;
+	uint64_t registered_ns;		/* CLOCK_REALTIME */
+	/* Its last failure, kept until it fails again (time 0: none). */
+	uint32_t last_error_state;
+	uint32_t last_error_step;
+	uint32_t last_error_failure;
+	char last_error_message[VSS_WRITER_MESSAGE_MAX];
+	uint64_t last_error_ns;
+	char last_error_set_id[VSS_ID_STRLEN];
+	bool excluded;			/* gather: not taking part in this session */
+	char excluded_why[VSS_WRITER_MESSAGE_MAX];
+	struct vss_writer_component *components;
+	size_t component_count;
+};
+
+/* A writer's outcome in a session. */
+struct vss_writer_result {
+	char name[VSS_WRITER_NAME_MAX];
+	char class_id[VSS_ID_STRLEN];
+	char instance_id[VSS_ID_STRLEN];
+	uint32_t kind;
+	uint32_t writer_class;
+	uint32_t state;			/* where it stands in this session */
+	uint32_t failure;		/* 0, or the failure code */
+	uint32_t failed_step;		/* the step it failed at, or 0 */
+	char message[VSS_WRITER_MESSAGE_MAX];
+	bool excluded;			/* did not take part; excluded_why says why */
+	char excluded_why[VSS_WRITER_MESSAGE_MAX];
+	uint64_t frozen_us;		/* from its freeze to its thaw, when known */
+};
+
+/* What vsswriterd measured of vss_session_create(), in microseconds. */
+struct vss_session_timing {
+	uint64_t prepare_snapshot_us;	/* request to the first freeze */
+	uint64_t freeze_us;		/* the first freeze to the commit */
+	uint64_t commit_us;		/* the kernel's commit, its freeze included */
+	uint64_t thaw_us;		/* the commit to the last thaw */
+	uint64_t frozen_us;		/* the first freeze to the last thaw */
+	uint64_t total_us;		/* request to reply */
+	uint64_t request_to_commit_us;	/* request to the commit instant */
+};
+
+struct vss_session_params {
+	const char *socket_path;	/* NULL: $VSS_WRITERD_SOCKET, else
+					 * /run/vss/writerd.sock */
+	uint32_t step_timeout_ms;	/* 0: vsswriterd's (60 s by default) */
+	uint32_t queue_timeout_ms;	/* how long to wait for another
+					 * requester's set; 0: 60 s */
+	uint32_t backup_type;		/* one VSS_BACKUP_* bit; 0: full */
+};
+
+/* queue_timeout_ms for "do not wait at all" */
+#define VSS_SESSION_NO_WAIT	UINT32_MAX
+
+/**
+ * vss_session_open() - connect to vsswriterd
+ * @params: NULL for the defaults
+ * @out: receives the session
+ *
+ * Return: 0; -LIBVSS_ENOWRITERD when vsswriterd is not running; another
+ * negative errno of socket() or connect().
+ */
+int vss_session_open(const struct vss_session_params *params,
+		     struct vss_session **out);
+
+/**
+ * vss_session_close() - end the session
+ * @s: the session, or NULL
+ *
+ * Before the set was created this aborts it; after, without
+ * backup-complete or detach, vsswriterd tells the writers the backup
+ * failed and deletes the set.
+ */
+void vss_session_close(struct vss_session *s);
+
+/**
+ * vss_session_gather() - every writer identifies itself
+ * @s: the session
+ * @out: if not NULL, receives the writers (release with
+ *       vss_writer_info_array_free()); those that failed identify or that
+ *       the set leaves out are marked excluded
+ * @count: receives their number
+ *
+ * Return: 0; -EACCES if this user may not be a requester; -EINVAL if
+ * called twice after the sequence began; or another negative errno.
+ */
+int vss_session_gather(struct vss_session *s, struct vss_writer_info **out,
+		       size_t *count);
+
+/**
+ * vss_session_add_volume() - put a device in the set
+ * @s: the session, gathered
+ * @device_path: a block device
+ *
+ * Return: 0; -ENOTBLK, -ENOENT for a bad path; -E2BIG past
+ * VSS_MAX_SET_DEVICES.
+ */
+int vss_session_add_volume(struct vss_session *s, const char *device_path);
+
+/**
+ * vss_session_add_writer_volumes() - put the writers' devices in the set
+ * @s: the session
+ *
+ * At vss_session_prepare() every device a component of a writer lives on
+ * joins the set.
+ *
+ * Return: 0.
+ */
+int vss_session_add_writer_volumes(struct vss_session *s);
+
+/**
+ * vss_session_prepare() - wait for the creation slot, then prepare-backup
+ * @s: the session, gathered, with volumes
+ *
+ * Another requester creating a set is waited for, up to the queue
+ * timeout. A writer that needs a device the set lacks fails the call with
+ * -LIBVSS_EWRITER (inconsistent-snapshot) before anything is frozen.
+ *
+ * Return: 0; -EBUSY when the queue timeout passed; -LIBVSS_EWRITER; or
+ * another negative errno.
+ */
+int vss_session_prepare(struct vss_session *s);
+
+/**
+ * vss_session_create() - take the set, with the writers frozen around it
+ * @s: the session, prepared
+ * @params: storage, limit, chunk size, label, flags and hold limit as for
+ *          vss_create_set(); its devices are ignored (the session's
+ *          volumes are the set); the storage path must exist
+ * @out: receives the set; release with vss_create_result_free()
+ *
+ * Return: 0; -LIBVSS_EWRITER when a writer failed or vetoed (nothing is
+ * left of the set); the kernel's errno when it refused the set (see
+ * vss_create_set()); or another negative errno.
+ */
+int vss_session_create(struct vss_session *s, const struct vss_create_params *params,
+		       struct vss_create_result *out);
+
+/**
+ * vss_session_backup_complete() - the backup is over
+ * @s: the session, created
+ * @success: whether it worked; the writers are told
+ *
+ * The set stays (delete it with vss_delete_set()).
+ *
+ * Return: 0 or a negative errno; per-writer results as for every call.
+ */
+int vss_session_backup_complete(struct vss_session *s, bool success);
+
+/**
+ * vss_session_abort() - give the backup up
+ * @s: the session
+ *
+ * Before the set: abort to every writer, nothing is left. After it: the
+ * writers are told the backup failed (abort is not allowed after
+ * post-snapshot), and the set is deleted.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_session_abort(struct vss_session *s);
+
+/**
+ * vss_session_detach() - let the created set outlive the session
+ * @s: the session, created
+ *
+ * The set then waits for vss_session_complete_set() or
+ * vss_session_abort_set(), from any session, also after vsswriterd
+ * restarted.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_session_detach(struct vss_session *s);
+
+/**
+ * vss_session_complete_set() - backup-complete for a detached set
+ * @s: a session (not running a sequence of its own)
+ * @set_id: the set
+ * @success: whether the backup worked
+ *
+ * Return: 0; -ENOENT when vsswriterd holds no such set waiting.
+ */
+int vss_session_complete_set(struct vss_session *s, const struct vss_id *set_id,
+			     bool success);
+
+/**
+ * vss_session_abort_set() - give a detached set up: the writers are told
+ * the backup failed, and the set is deleted
+ * @s: a session
+ * @set_id: the set
+ * @deleted: if not NULL, whether the set could be deleted
+ *
+ * Return: as vss_session_complete_set().
+ */
+int vss_session_abort_set(struct vss_session *s, const struct vss_id *set_id,
+			  bool *deleted);
+
+/**
+ * vss_session_list_writers() - every writer vsswriterd knows
+ * @s: a session; no privilege needed
+ * @out: receives them; release with vss_writer_info_array_free()
+ * @count: their number
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_session_list_writers(struct vss_session *s, struct vss_writer_info **out,
+			     size_t *count);
+
+/**
+ * vss_writer_info_array_free() - release writers
+ * @writers: as returned, or NULL
+ * @count: their number
+ */
+void vss_writer_info_array_free(struct vss_writer_info *writers, size_t count);
+
+/**
+ * vss_session_results() - each writer's outcome after the last call
+ * @s: the session
+ * @out: receives the array, owned by @s, valid until its next call
+ * @count: its length
+ *
+ * Return: 0.
+ */
+int vss_session_results(const struct vss_session *s,
+			const struct vss_writer_result **out, size_t *count);
+
+/**
+ * vss_session_error_message() - why the last call failed, in words
+ * @s: the session
+ *
+ * Return: vsswriterd's message ("writer db failed at freeze: retryable:
+ * checkpoint in progress"), or NULL.
+ */
+const char *vss_session_error_message(const struct vss_session *s);
+
+/**
+ * vss_session_error_writer() - the writer that failed the last call
+ * @s: the session
+ *
+ * Return: its name, or NULL when no writer is to blame.
+ */
+const char *vss_session_error_writer(const struct vss_session *s);
+
+/**
+ * vss_session_timing() - what vss_session_create() took, as measured by
+ * vsswriterd
+ * @s: the session, after vss_session_create() succeeded
+ * @out: filled in
+ *
+ * Return: 0, or -ENODATA before a set was created.
+ */
+int vss_session_timing(const struct vss_session *s, struct vss_session_timing *out);
+
+/* One event of vsswriterd (vss_session_monitor_next()). */
+struct vss_writer_event {
+	char type[32];			/* "writer-state", "writer-failed",
+					 * "writer-registered", "writer-disconnected",
+					 * "sequence-started", "set-created",
+					 * "set-aborted", "backup-complete" */
+	uint64_t time_ns;		/* CLOCK_REALTIME */
+	char writer[VSS_WRITER_NAME_MAX];	/* "" when none */
+	uint32_t state;			/* writer-state: the new one */
+	uint32_t previous;		/* writer-state: the old one */
+	char step[32];			/* writer-failed */
+	char failure[32];		/* writer-failed */
+	char message[VSS_WRITER_MESSAGE_MAX];	/* the failure or the reason */
+	char set_id[VSS_ID_STRLEN];	/* "" when none */
+	uint64_t session;
+	bool success;			/* backup-complete */
+};
+
+/**
+ * vss_session_monitor_start() - turn a session into an event stream
+ * @s: a fresh session; it can do nothing else afterwards
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_session_monitor_start(struct vss_session *s);
+
+/* The descriptor to poll for events; -EBADF when not monitoring. */
+int vss_session_fd(const struct vss_session *s);
+
+/**
+ * vss_session_monitor_next() - the next event of vsswriterd
+ * @s: a monitoring session
+ * @out: receives the event
+ * @timeout_ms: -1 forever, 0 not at all
+ *
+ * Return: 0; -ETIMEDOUT; -EINTR; -ECONNRESET when vsswriterd went away.
+ */
+int vss_session_monitor_next(struct vss_session *s, struct vss_writer_event *out,
+			     int timeout_ms);
+
+/* "stable", "waiting-for-thaw", "failed-at-freeze", ...; "unknown". */
+const char *vss_writer_state_name(uint32_t state);
+/* "none", "retryable", "inconsistent-snapshot", ... */
+const char *vss_writer_failure_name(uint32_t failure);
+/* "identify" ... "abort"; "none" for 0 */
+const char *vss_writer_step_name(uint32_t step);
+/* "front-end", "back-end", "system" */
+const char *vss_writer_class_name(uint32_t writer_class);
+/* "process", "hook", "qemu-ga-hook" */
+const char *vss_writer_kind_name(uint32_t kind);
 
 #ifdef __cplusplus
 }

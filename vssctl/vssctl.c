@@ -20,12 +20,16 @@ static const struct command commands[] = {
 	{ "version", cmd_version, "version" },
 	{ "create", cmd_create,
 	  "create [--storage PATH] [--storage-limit SIZE|N%] [--chunk-size SIZE]\n"
-	  "              [--label TEXT] [--no-freeze] [--hold-limit MS] DEV..." },
+	  "              [--label TEXT] [--no-freeze] [--hold-limit MS] [--no-writers]\n"
+	  "              [--writer-volumes] [--queue-timeout SEC] DEV..." },
 	{ "list", cmd_list, "list [DEV]" },
 	{ "show", cmd_show, "show ID" },
 	{ "delete", cmd_delete,
 	  "delete [--force] ID... | --set SETID | --oldest DEV | --all" },
 	{ "monitor", cmd_monitor, "monitor [--count N] [--timeout SEC]" },
+	{ "writers", cmd_writers, "writers" },
+	{ "backup-complete", cmd_backup_complete, "backup-complete [--failed] SET" },
+	{ "abort", cmd_abort, "abort SET" },
 	{ "track", cmd_track, "track DEV" },
 	{ "untrack", cmd_untrack, "untrack DEV" },
 	{ "cbt", cmd_cbt,
@@ -61,7 +65,8 @@ static void usage(FILE *out)
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 usage, 3 module not loaded,\n"
 		"4 permission denied, 5 not found, 6 busy, 7 ambiguous id, 8 storage,\n"
-		"9 full backup required, 10 already tracked. See vssctl(8).\n");
+		"9 full backup required, 10 already tracked, 11 a writer failed,\n"
+		"12 vsswriterd is not running. See vssctl(8).\n");
 }
 
 static int finish_output(int code)

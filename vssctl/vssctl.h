@@ -34,6 +34,9 @@ int cmd_monitor(struct vssctl *ctx, int argc, char **argv);
 int cmd_track(struct vssctl *ctx, int argc, char **argv);
 int cmd_untrack(struct vssctl *ctx, int argc, char **argv);
 int cmd_cbt(struct vssctl *ctx, int argc, char **argv);
+int cmd_writers(struct vssctl *ctx, int argc, char **argv);
+int cmd_backup_complete(struct vssctl *ctx, int argc, char **argv);
+int cmd_abort(struct vssctl *ctx, int argc, char **argv);
 
 /* errors.c */
 

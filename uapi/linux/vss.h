@@ -4,11 +4,12 @@
  *
  * The kernel module vss.ko is driven over the generic netlink family
  * "vss" (VSS_GENL_NAME), protocol VSS_PROTOCOL_VERSION. Every mutating
- * command needs CAP_SYS_ADMIN in the initial user namespace and fails with
- * EPERM otherwise. Attribute policies are strict: an unknown attribute, a
- * wrong type or a wrong length fails the whole request with EINVAL (or
- * ERANGE for an out-of-range value) and changes nothing. Errors carry an
- * extended ack: a message and, where one attribute is to blame, its offset
+ * command, and joining the events group, needs CAP_SYS_ADMIN in the
+ * initial user namespace and fails with EPERM otherwise. Attribute
+ * policies are strict: an unknown attribute, a wrong type or a wrong
+ * length fails the whole request with EINVAL (or ERANGE for an
+ * out-of-range value) and changes nothing. Errors carry an extended ack:
+ * a message and, where one attribute is to blame, its offset
  * (NLMSGERR_ATTR_OFFS), so a client can name the device it concerns.
  *
  * Objects
@@ -69,7 +70,9 @@
  *   an error concerns.
  *   errors:   ENXIO or ENODEV (a device number names no block device),
  *             EXDEV (storage lies on a device of the set or on a
- *             snapshotted device), EOPNOTSUPP (zoned,
+ *             snapshotted or tracked device, or a device of the set holds
+ *             the storage of a set: a block store, or the filesystem of a
+ *             file store), EOPNOTSUPP (zoned,
  *             inline-encryption or integrity device), ENOSPC (storage too
  *             small), ETIMEDOUT (hold limit), E2BIG (too many snapshots of
  *             one origin), EINVAL
@@ -243,11 +246,21 @@
  *             seen since the first step are added to its current
  *             interval. reply: VSS_A_CBT, VSS_A_CBT_VERDICT
  *   errors:   EALREADY (already tracked), EBUSY (the device has
- *             snapshots), ENOENT (no restore in progress), EINVAL (state
- *             or extents that do not fit the device: the new generation
+ *             snapshots), ENOENT (no restore in progress), EINVAL (a
+ *             state that is incomplete or inconsistent, such as more than
+ *             VSS_CBT_MAX_INTERVALS intervals or a newest point above
+ *             2^63 - 1, which no generation reaches: nothing starts; or
+ *             extents that do not fit the device: the new generation
  *             stays)
  *
- * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS)
+ * VSS_CMD_EVENT (multicast only, group VSS_MCGRP_EVENTS; CAP_SYS_ADMIN)
+ *   Joining the group (NETLINK_ADD_MEMBERSHIP, or bind() with the group
+ *   in nl_groups) needs CAP_SYS_ADMIN in the initial user namespace and
+ *   fails with EPERM otherwise: events are sent from the write path, where
+ *   each listener costs the kernel an atomic allocation. What they report
+ *   stays readable by everyone through VSS_CMD_GET_SNAPSHOT and
+ *   VSS_CMD_GET_CBT. A listener that reads too slowly gets ENOBUFS from
+ *   recv() (events were lost: list again to resynchronise).
  *             VSS_A_EVENT         u32, enum vss_event
  *             VSS_A_SNAP_ID, VSS_A_SET_ID, VSS_A_ORIGIN where they apply
  *             VSS_A_ERRNO, VSS_A_REASON for failures
@@ -406,7 +419,10 @@ struct vss_cbt_extent {
 
 /* VSS_A_CBT_SAVE_FLAGS (u32) */
 enum vss_cbt_save_flags {
-	/* nobody but vss had the device open when it was saved */
+	/*
+	 * nobody but vss had the device open when it was saved (for a
+	 * partition: nor its whole disk, other than through partitions)
+	 */
 	VSS_CBT_SAVED_QUIESCENT = 1U << 0,
 	/* the device's I/O statistics were on, so its counters are valid */
 	VSS_CBT_SAVED_IOSTAT = 1U << 1,

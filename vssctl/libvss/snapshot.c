@@ -262,6 +262,38 @@ static bool is_power_of_two(uint32_t v)
 	return v && !(v & (v - 1));
 }
 
+/* The size of struct vss_create_params in LIBVSS_1.0, what size 0 means. */
+#define CREATE_PARAMS_SIZE_3_0 \
+	(offsetof(struct vss_create_params, hold_limit_ms) + sizeof(uint32_t))
+
+/*
+ * Copies the caller's parameters, of the size the caller was built with,
+ * into one of this library's size; members the caller does not know are
+ * zero (their default). See "ABI rules" in libvss.h.
+ */
+static int import_create_params(struct vss_handle *h,
+				const struct vss_create_params *given,
+				struct vss_create_params *p)
+{
+	size_t size = given->size ? given->size : CREATE_PARAMS_SIZE_3_0;
+	const unsigned char *bytes = (const unsigned char *)given;
+	size_t i;
+
+	memset(p, 0, sizeof(*p));
+	if (size < CREATE_PARAMS_SIZE_3_0)
+		return vss_error_set(h, -EINVAL, NULL,
+				     "struct vss_create_params of %zu bytes: smaller than any version of it (%zu)",
+				     size, (size_t)CREATE_PARAMS_SIZE_3_0);
+	for (i = sizeof(*p); i < size; i++)
+		if (bytes[i])
+			return vss_error_set(h, -E2BIG, NULL,
+					     "struct vss_create_params sets members this libvss %s does not know (%zu bytes given, %zu known)",
+					     LIBVSS_VERSION_STRING, size, sizeof(*p));
+	memcpy(p, given, size < sizeof(*p) ? size : sizeof(*p));
+	p->size = sizeof(*p);
+	return 0;
+}
+
 /* Checks what needs no kernel, so that bad input fails before any change. */
 static int check_create_params(struct vss_handle *h,
 			       const struct vss_create_params *p)
@@ -475,10 +507,12 @@ static uint64_t realtime_now_ns(void)
 }
 
 VSS_EXPORT int vss_create_set(struct vss_handle *h,
-			      const struct vss_create_params *params,
+			      const struct vss_create_params *given,
 			      struct vss_create_result *out)
 {
 	struct vss_device devices[VSS_MAX_SET_DEVICES];
+	struct vss_create_params imported;
+	const struct vss_create_params *params = &imported;
 	struct create_reply reply = { .result = out };
 	char storage[PATH_MAX];
 	struct vss_request req;
@@ -487,6 +521,8 @@ VSS_EXPORT int vss_create_set(struct vss_handle *h,
 
 	memset(out, 0, sizeof(*out));
 	err = vss_require_admin(h);
+	if (!err)
+		err = import_create_params(h, given, &imported);
 	if (!err)
 		err = check_create_params(h, params);
 	if (!err)

@@ -261,7 +261,39 @@ static void test_create(void)
 	t_int_eq(vss_create_set(s.h, &p, &set), -EINVAL, "character device storage refused");
 	p.storage_path = NULL;
 	t_int_eq(vss_create_set(s.h, &p, &set), -EINVAL, "no storage refused");
-	t_int_eq(s.k->state.requests, before, "none of these reached the module");
+	p.storage_path = store_dir;
+	/* The size member (libvss.h, ABI rules). */
+	p.size = offsetof(struct vss_create_params, hold_limit_ms);
+	t_int_eq(vss_create_set(s.h, &p, &set), -EINVAL, "a size below that of 3.0 refused");
+	t_contains(vss_last_error_message(s.h), "smaller than any version", "... explained");
+	{
+		/* A caller built against a later libvss, with one more member. */
+		struct {
+			struct vss_create_params known;
+			uint64_t later_member;
+		} newer = { .known = p };
+
+		newer.known.size = sizeof(newer);
+		newer.later_member = 1;
+		t_int_eq(vss_create_set(s.h, &newer.known, &set), -E2BIG,
+			 "an unknown member that is set: E2BIG");
+		t_contains(vss_last_error_message(s.h), "members this libvss", "... explained");
+		t_int_eq(s.k->state.requests, before, "none of these reached the module");
+		newer.later_member = 0;
+		t_int_eq(vss_create_set(s.h, &newer.known, &set), 0,
+			 "unknown members left zero are their default");
+		vss_create_result_free(&set);
+	}
+	p.size = sizeof(p);
+	t_int_eq(vss_create_set(s.h, &p, &set), 0, "size of this header accepted");
+	vss_create_result_free(&set);
+	{
+		struct vss_create_params init = VSS_CREATE_PARAMS_INIT;
+
+		t_int_eq((long long)init.size, (long long)sizeof(init),
+			 "VSS_CREATE_PARAMS_INIT sets the size");
+	}
+	p.size = 0;
 	session_close(&s);
 
 	opts.deny = true;
