@@ -116,26 +116,23 @@ int myw_identify(struct myw *myw)
 	for (i = 0; row && i < n; i++) {
 		const char *v = row[i];
 		char buf[PATH_MAX];
+		char *slash;
 
 		if (!v || !*v)
 			continue;
 		/* Relative settings are relative to the data directory. */
-		if (v[0] != '/' && myw->nr_dirs) {
+		if (v[0] != '/' && myw->nr_dirs)
 			snprintf(buf, sizeof(buf), "%s/%s", myw->dir[0], v);
-			v = buf;
-		}
+		else
+			snprintf(buf, sizeof(buf), "%s", v);
 		/* The binary log setting names files, not a directory. */
 		if (i == 4) {
-			char *slash;
-
-			snprintf(buf, sizeof(buf), "%s", v);
 			slash = strrchr(buf, '/');
 			if (!slash)
 				continue;
 			*slash = 0;
-			v = buf;
 		}
-		add_dir(myw, v);
+		add_dir(myw, buf);
 	}
 	mysql_free_result(res);
 	if (!myw->nr_dirs)
