@@ -34,6 +34,8 @@ struct my_writer {
 	unsigned int lock_wait_s;
 	const char *paths[MYW_MAX_DIRS];
 	struct vsw_component component;
+	/* The server's directories were learned once: they stay its components. */
+	bool identified;
 };
 
 static int refresh(struct vsw_writer *w, struct my_writer *mw)
@@ -56,7 +58,10 @@ static int refresh(struct vsw_writer *w, struct my_writer *mw)
 	mw->component.paths = mw->paths;
 	mw->component.path_count = mw->myw.nr_dirs;
 	mw->component.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY;
-	return vsw_writer_set_components(w, &mw->component, 1);
+	ret = vsw_writer_set_components(w, &mw->component, 1);
+	if (!ret)
+		mw->identified = true;
+	return ret;
 }
 
 static int on_identify(struct vsw_writer *w, const struct vsw_event *ev, void *arg)
@@ -64,7 +69,9 @@ static int on_identify(struct vsw_writer *w, const struct vsw_event *ev, void *a
 	struct my_writer *mw = arg;
 
 	(void)ev;
-	if (refresh(w, mw))
+	/* A server that is down keeps its components: the veto comes at
+	 * prepare-snapshot, with the server's message. */
+	if (refresh(w, mw) && !mw->identified)
 		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", mw->myw.error);
 	return 0;
 }

@@ -37,6 +37,8 @@ struct pg_writer {
 	uid_t connect_uid;
 	const char *paths[2 + PGW_MAX_TABLESPACES];
 	struct vsw_component component;
+	/* The cluster's directories were learned once: they stay its components. */
+	bool identified;
 };
 
 static bool connected(struct pg_writer *pw)
@@ -66,7 +68,10 @@ static int refresh(struct vsw_writer *w, struct pg_writer *pw)
 	pw->component.paths = pw->paths;
 	pw->component.path_count = n;
 	pw->component.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY;
-	return vsw_writer_set_components(w, &pw->component, 1);
+	ret = vsw_writer_set_components(w, &pw->component, 1);
+	if (!ret)
+		pw->identified = true;
+	return ret;
 }
 
 static int on_identify(struct vsw_writer *w, const struct vsw_event *ev, void *arg)
@@ -74,7 +79,12 @@ static int on_identify(struct vsw_writer *w, const struct vsw_event *ev, void *a
 	struct pg_writer *pw = arg;
 
 	(void)ev;
-	if (refresh(w, pw))
+	/*
+	 * A server that is down keeps the components it had: a set of its
+	 * devices is then vetoed at prepare-snapshot with the server's
+	 * message, instead of going on without the writer.
+	 */
+	if (refresh(w, pw) && !pw->identified)
 		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", pw->pgw.error);
 	return 0;
 }
@@ -100,7 +110,7 @@ static int on_freeze(struct vsw_writer *w, const struct vsw_event *ev, void *arg
 
 	(void)ev;
 	/* The backup lives in this session: a lost session lost the backup. */
-	if (!pw->pgw.in_backup || pgw_identify(&pw->pgw))
+	if (!pw->pgw.in_backup || pgw_ping(&pw->pgw))
 		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE,
 				      "the backup session was lost: %s",
 				      pw->pgw.error[0] ? pw->pgw.error :

@@ -25,15 +25,34 @@ static int fail(struct pgw *pgw, int err, const char *fmt, ...)
 	return err;
 }
 
-/* The server's own message, without libpq's trailing newline. */
-static int fail_pq(struct pgw *pgw, const char *what)
+/*
+ * The server's own message on one line: libpq ends it with a newline and
+ * puts its hints on lines of their own.
+ */
+static void one_line(char *msg)
 {
-	const char *msg = pgw->conn ? PQerrorMessage(pgw->conn) : "no connection";
-	size_t n = strlen(msg);
+	size_t n = strlen(msg), i, j = 0;
 
 	while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
 		n--;
-	return fail(pgw, -EIO, "%s: %.*s", what, (int)n, msg);
+	for (i = 0; i < n; i++) {
+		if (msg[i] == '\n' || msg[i] == '\t') {
+			if (j && msg[j - 1] != ' ')
+				msg[j++] = ' ';
+			continue;
+		}
+		msg[j++] = msg[i];
+	}
+	msg[j] = 0;
+}
+
+static int fail_pq(struct pgw *pgw, const char *what)
+{
+	const char *msg = pgw->conn ? PQerrorMessage(pgw->conn) : "no connection";
+
+	fail(pgw, -EIO, "%s: %s", what, msg);
+	one_line(pgw->error);
+	return -EIO;
 }
 
 int pgw_connect(struct pgw *pgw, const char *conninfo, uid_t as_uid)
@@ -91,12 +110,9 @@ static PGresult *query(struct pgw *pgw, const char *sql, int nparams,
 	if (PQresultStatus(res) != PGRES_TUPLES_OK &&
 	    PQresultStatus(res) != PGRES_COMMAND_OK) {
 		const char *msg = PQresultErrorMessage(res);
-		size_t n = strlen(msg);
 
-		while (n && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-			n--;
-		fail(pgw, -EIO, "%s: %.*s", what, (int)n,
-		     n ? msg : PQerrorMessage(pgw->conn));
+		fail(pgw, -EIO, "%s: %s", what, *msg ? msg : PQerrorMessage(pgw->conn));
+		one_line(pgw->error);
 		PQclear(res);
 		return NULL;
 	}
@@ -112,6 +128,16 @@ static int copy_field(struct pgw *pgw, char *dst, size_t len, PGresult *res,
 		return fail(pgw, -EPROTO, "%s: unexpected answer from the server",
 			    what);
 	strcpy(dst, v);
+	return 0;
+}
+
+int pgw_ping(struct pgw *pgw)
+{
+	PGresult *res = query(pgw, "SELECT 1", 0, NULL, "the server does not answer");
+
+	if (!res)
+		return -EIO;
+	PQclear(res);
 	return 0;
 }
 

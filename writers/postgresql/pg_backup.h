@@ -44,6 +44,9 @@ struct pgw {
 int pgw_connect(struct pgw *pgw, const char *conninfo, uid_t as_uid);
 void pgw_close(struct pgw *pgw);
 
+/* Whether the session still answers (one round trip). */
+int pgw_ping(struct pgw *pgw);
+
 /* Data directory, WAL directory and tablespaces, from the server. */
 int pgw_identify(struct pgw *pgw);
 
