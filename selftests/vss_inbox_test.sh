@@ -42,11 +42,11 @@ T=$(mktemp -d /tmp/inbox.XXXXXX)
 chmod 755 "$T"
 export HOME=$T/home XDG_CACHE_HOME=$T/cache
 mkdir -p "$HOME" "$XDG_CACHE_HOME"
-export RESTIC_PASSWORD=vss-test RESTIC_REPOSITORY=/srv/repo/restic
-export BORG_REPO=/srv/repo/borg BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes \
+export RESTIC_PASSWORD=vss-test RESTIC_REPOSITORY=/tmp/inbox/repo/restic
+export BORG_REPO=/tmp/inbox/repo/borg BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK=yes \
 	BORG_RELOCATED_REPO_ACCESS_IS_OK=yes
-PGDATA=/srv/pg/data PGWAL=/srv/pg/wal MYDATA=/srv/my/data MYLOG=/srv/my/log
-STORE=/srv/repo/store
+PGDATA=/tmp/inbox/pg/data PGWAL=/tmp/inbox/pg/wal MYDATA=/tmp/inbox/my/data MYLOG=/tmp/inbox/my/log
+STORE=/tmp/inbox/repo/store
 daemon_log=$T/vsswriterd.log
 bg_pids=()
 
@@ -85,22 +85,23 @@ cleanup() {
 	local p
 	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
 	as_pg "$PGBIN/pg_ctl -D $PGDATA -m immediate -w stop" >/dev/null 2>&1
-	[ -f "$T/my.pid" ] && kill "$(cat "$T/my.pid")" 2>/dev/null
+	[ -f "$T/myrun/my.pid" ] && kill "$(cat "$T/myrun/my.pid")" 2>/dev/null
 	sleep 1
 	[ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null
 	vssctl delete --all >/dev/null 2>&1
-	umount -R /srv/pg/data /srv/pg/wal /srv/my/data /srv/my/log /srv/repo 2>/dev/null
+	umount -R /tmp/inbox/pg/data /tmp/inbox/pg/wal /tmp/inbox/my/data /tmp/inbox/my/log /tmp/inbox/repo 2>/dev/null
 	rm -rf "$T"
 }
 trap cleanup EXIT
 
 # --- the disks and vsswriterd -------------------------------------------------------
-mkdir -p /srv/pg/data /srv/pg/wal /srv/my/data /srv/my/log /srv/repo
+mkdir -p /tmp/inbox/pg/data /tmp/inbox/pg/wal /tmp/inbox/my/data /tmp/inbox/my/log /tmp/inbox/repo
 mkfs.ext4 -q -F "${disks[0]}" && mkfs.xfs -q -f "${disks[1]}" &&
 	mkfs.ext4 -q -F "${disks[2]}" && mkfs.ext4 -q -F "${disks[5]}" && mkfs.xfs -q -f "${disks[6]}" &&
-	mount "${disks[0]}" "$PGDATA" && mount "${disks[1]}" "$PGWAL" && mount "${disks[2]}" /srv/repo &&
+	mount "${disks[0]}" "$PGDATA" && mount "${disks[1]}" "$PGWAL" && mount "${disks[2]}" /tmp/inbox/repo &&
 	mount "${disks[5]}" "$MYDATA" && mount "${disks[6]}" "$MYLOG"
-mkdir -p "$STORE" "$T/restore"
+mkdir -p "$STORE" /tmp/inbox/repo/restore
+install -d -o mysql "$T/myrun"
 printf '[vsswriterd]\nstep-timeout = 30s\n' >"$T/vsswriterd.conf"
 vsswriterd --foreground -c "$T/vsswriterd.conf" >>"$daemon_log" 2>&1 &
 daemon_pid=$!
@@ -113,7 +114,8 @@ pg_start() { # LOG
 }
 pg_stop() { as_pg "$PGBIN/pg_ctl -D $PGDATA/main -m fast -w -t 120 stop" >/dev/null 2>&1; }
 chown postgres: "$PGDATA" "$PGWAL"
-as_pg "$PGBIN/initdb -D $PGDATA/main --waldir=$PGWAL/wal >$T/initdb.log 2>&1" && pg_start "$T/pg.log" &&
+install -d -o postgres "$T/pglog"
+as_pg "$PGBIN/initdb -D $PGDATA/main --waldir=$PGWAL/wal" >"$T/initdb.log" 2>&1 && pg_start "$T/pglog/pg.log" &&
 	as_pg "pgbench -h /tmp -i -q -s 2 postgres" >"$T/pgbench-init.log" 2>&1 &&
 	psql_q "CREATE TABLE marks (n int PRIMARY KEY, at timestamptz DEFAULT now());
 		CREATE TABLE backup_marks (name text PRIMARY KEY)" >/dev/null
@@ -164,7 +166,7 @@ cat >"$T/backup-restic.sh" <<'EOF'
 #!/bin/bash
 env | grep '^VSS_' | sort > "$VSS_TEST_DIR/exec.env"
 findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS -R "$VSS_MOUNT_ROOT" > "$VSS_TEST_DIR/exec.mounts"
-cd "$VSS_MOUNT_ROOT" && restic --no-cache -q backup --tag "$VSS_SET_ID" srv
+cd "$VSS_MOUNT_ROOT" && restic --no-cache -q backup --tag "$VSS_SET_ID" tmp
 EOF
 chmod 755 "$T/backup-restic.sh"
 export VSS_TEST_DIR=$T
@@ -198,9 +200,9 @@ pg_restore_check() {
 	umount "$PGDATA" "$PGWAL"
 	mkfs.ext4 -q -F "${disks[3]}" && mkfs.xfs -q -f "${disks[4]}" &&
 		mount "${disks[3]}" "$PGDATA" && mount -o nouuid "${disks[4]}" "$PGWAL"
-	rm -rf "$T/restore/pg"
-	restic --no-cache -q restore latest --target "$T/restore/pg" >"$T/restic-restore.log" 2>&1
-	src=$(find "$T/restore/pg" -type d -path '*/srv/pg' | head -n1)
+	rm -rf "/tmp/inbox/repo/restore/pg"
+	restic --no-cache -q restore latest --target "/tmp/inbox/repo/restore/pg" >"$T/restic-restore.log" 2>&1
+	src=$(find "/tmp/inbox/repo/restore/pg" -type d -path '*/tmp/inbox/pg' | head -n1)
 	cp -a "$src/data/." "$PGDATA/" && cp -a "$src/wal/." "$PGWAL/"
 	if [ "$label" = yes ]; then
 		check "$name: the restored data directory has the writer's backup_label" \
@@ -209,14 +211,14 @@ pg_restore_check() {
 		check "$name: the restored data directory has no backup_label (crash-consistent image)" \
 			test ! -e "$PGDATA/main/backup_label"
 	fi
-	rm -f "$T/pg-restored.log"
-	pg_start "$T/pg-restored.log"
+	rm -f "$T/pglog/restored.log"
+	pg_start "$T/pglog/restored.log"
 	if [ "$label" = yes ]; then
 		check "$name: the server starts on the restore and completes backup recovery" \
-			grep -q "completed backup recovery" "$T/pg-restored.log"
+			grep -q "completed backup recovery" "$T/pglog/restored.log"
 	else
 		check "$name: the server starts on the restore after crash recovery" \
-			grep -q "database system was not properly shut down" "$T/pg-restored.log"
+			grep -q "database system was not properly shut down" "$T/pglog/restored.log"
 	fi
 	ok=$(psql_q "SELECT (SELECT count(*) FROM backup_marks WHERE name = '$mark') = 1 AND
 		(SELECT count(*) FROM marks WHERE n <= $before) = $before")
@@ -224,7 +226,7 @@ pg_restore_check() {
 		[ "$ok" = t ]
 	check "$name: pg_amcheck --all is clean" \
 		su postgres -s /bin/sh -c "$PGBIN/pg_amcheck -h /tmp --all --install-missing"
-	sed 's/^/# restored: /' "$T/pg-restored.log" | grep -E 'recovery|redo|ready' | head -8
+	sed 's/^/# restored: /' "$T/pglog/restored.log" | grep -E 'recovery|redo|ready' | head -8
 }
 
 pg_backup_run "postgresql"
@@ -232,8 +234,8 @@ check "COMMAND got the set, its images and their mount points in VSS_*" \
 	bash -c 'grep -q "^VSS_SET_ID=[0-9a-f-]\{36\}$" "$1/exec.env" && grep -q "^VSS_IMAGE_COUNT=2$" "$1/exec.env" &&
 		grep -q "^VSS_MOUNT_ROOT=/run/vss/exec$" "$1/exec.env" && grep -q "^VSS_IMAGE_0=/dev/vss" "$1/exec.env"' _ "$T"
 check "the images were mounted read-only with the live layout (ext4 noload, xfs nouuid,norecovery)" \
-	bash -c 'grep -qE "^/run/vss/exec/srv/pg/data /dev/vss[0-9]+ ext4 ro,.*" "$1/exec.mounts" &&
-		grep -qE "^/run/vss/exec/srv/pg/wal /dev/vss[0-9]+ xfs ro,.*norecovery" "$1/exec.mounts"' _ "$T"
+	bash -c 'grep -qE "^/run/vss/exec/tmp/inbox/pg/data /dev/vss[0-9]+ ext4 ro,.*" "$1/exec.mounts" &&
+		grep -qE "^/run/vss/exec/tmp/inbox/pg/wal /dev/vss[0-9]+ xfs ro,.*norecovery" "$1/exec.mounts"' _ "$T"
 check "afterwards: no set, no image mounted anywhere, the writer stable, nothing frozen" \
 	bash -c 'no_sets && no_image_mounted && writers_stable && fs_thawed "$1" && fs_thawed "$2"' _ "$PGDATA" "$PGWAL"
 pg_restore_check "postgresql" yes
@@ -243,7 +245,7 @@ section "postgresql --no-writers"
 pg_stop
 umount "$PGDATA" "$PGWAL"
 mount "${disks[0]}" "$PGDATA" && mount "${disks[1]}" "$PGWAL"
-pg_start "$T/pg.log"
+pg_start "$T/pglog/pg.log"
 pg_backup_run "postgresql --no-writers" --no-writers "${disks[0]}" "${disks[1]}"
 pg_restore_check "postgresql --no-writers" no
 
@@ -251,7 +253,7 @@ pg_restore_check "postgresql --no-writers" no
 pg_stop
 umount "$PGDATA" "$PGWAL"
 mount "${disks[0]}" "$PGDATA" && mount "${disks[1]}" "$PGWAL"
-pg_start "$T/pg.log"
+pg_start "$T/pglog/pg.log"
 
 section "failures"
 "$repo/build/bin/vssctl" exec --storage "$STORE" -- sh -c 'exit 3' >"$out" 2>"$err"
@@ -302,7 +304,7 @@ datadir=$MYDATA/db
 innodb_log_group_home_dir=$MYLOG/redo
 log_bin=$MYLOG/binlog/binlog
 socket=/tmp/my.sock
-pid-file=$T/my.pid
+pid-file=$T/myrun/my.pid
 skip-networking
 user=mysql
 [client]
@@ -314,7 +316,7 @@ my_start() {
 }
 my_stop() {
 	local pid
-	pid=$(cat "$T/my.pid" 2>/dev/null) || return 0
+	pid=$(cat "$T/myrun/my.pid" 2>/dev/null) || return 0
 	kill "$pid" 2>/dev/null
 	wait_for 60 bash -c '! kill -0 "$1" 2>/dev/null' _ "$pid"
 }
@@ -352,7 +354,7 @@ sleep 2
 my_before=$(cat "$T/my.last")
 cat >"$T/backup-borg.sh" <<'EOF'
 #!/bin/bash
-cd "$VSS_MOUNT_ROOT" && borg create --one-file-system "::$VSS_SET_ID" srv
+cd "$VSS_MOUNT_ROOT" && borg create "::$VSS_SET_ID" tmp
 EOF
 chmod 755 "$T/backup-borg.sh"
 borg init -e none >"$T/borg-init.log" 2>&1
@@ -370,9 +372,9 @@ my_stop
 umount "$MYDATA" "$MYLOG"
 mkfs.ext4 -q -F "${disks[7]}" && mkfs.xfs -q -f "${disks[8]}" &&
 	mount "${disks[7]}" "$MYDATA" && mount -o nouuid "${disks[8]}" "$MYLOG"
-rm -rf "$T/restore/my" && mkdir -p "$T/restore/my"
-(cd "$T/restore/my" && borg extract "::$(borg list --short | tail -n1)") >"$T/borg-extract.log" 2>&1
-src=$(find "$T/restore/my" -type d -path '*/srv/my' | head -n1)
+rm -rf "/tmp/inbox/repo/restore/my" && mkdir -p "/tmp/inbox/repo/restore/my"
+(cd "/tmp/inbox/repo/restore/my" && borg extract "::$(borg list --short | tail -n1)") >"$T/borg-extract.log" 2>&1
+src=$(find "/tmp/inbox/repo/restore/my" -type d -path '*/tmp/inbox/my' | head -n1)
 cp -a "$src/data/." "$MYDATA/" && cp -a "$src/log/." "$MYLOG/"
 find "$MYDATA" -name '#sql*' -delete
 : >"$T/myd-restored.log"
