@@ -174,6 +174,24 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	/* Components from the start, so that `vssctl writers` shows them. */
+	if (!myw_connect(&mw.myw, mw.socket_path, mw.user, mw.lock_wait_s) &&
+	    !myw_identify(&mw.myw)) {
+		unsigned int i;
+
+		for (i = 0; i < mw.myw.nr_dirs; i++)
+			mw.paths[i] = mw.myw.dir[i];
+		mw.component = (struct vsw_component){
+			.name = "server", .paths = mw.paths, .path_count = mw.myw.nr_dirs,
+			.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY,
+		};
+		params.components = &mw.component;
+		params.component_count = 1;
+		mw.identified = true;
+	} else {
+		fprintf(stderr, "vss-writer-mariadb: %s (retrying at every backup)\n",
+			mw.myw.error);
+	}
 	ret = vsw_writer_start(&params, &cb, &mw, &w);
 	if (ret) {
 		fprintf(stderr, "vss-writer-mariadb: %s\n", strerror(-ret));

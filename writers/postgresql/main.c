@@ -286,6 +286,25 @@ int main(int argc, char **argv)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
+	/* Components from the start, so that `vssctl writers` shows them. */
+	if (!pgw_connect(&pw.pgw, pw.conninfo, pw.connect_uid) && !pgw_identify(&pw.pgw)) {
+		unsigned int i, n = 0;
+
+		pw.paths[n++] = pw.pgw.data_dir;
+		pw.paths[n++] = pw.pgw.wal_dir;
+		for (i = 0; i < pw.pgw.nr_tablespaces; i++)
+			pw.paths[n++] = pw.pgw.tablespace[i];
+		pw.component = (struct vsw_component){
+			.name = "cluster", .paths = pw.paths, .path_count = n,
+			.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY,
+		};
+		params.components = &pw.component;
+		params.component_count = 1;
+		pw.identified = true;
+	} else {
+		fprintf(stderr, "vss-writer-postgresql: %s (retrying at every backup)\n",
+			pw.pgw.error);
+	}
 	ret = vsw_writer_start(&params, &cb, &pw, &w);
 	if (ret) {
 		fprintf(stderr, "vss-writer-postgresql: %s\n", strerror(-ret));
