@@ -607,15 +607,25 @@ static void stop_guardian(struct exec_state *st)
 /* ---- COMMAND ---- */
 
 /* PID 1 of the namespace: runs COMMAND, forwards signals, reaps orphans. */
-static void __attribute__((noreturn)) run_init(char **command, pid_t vssctl_pid, int status_fd)
+static void __attribute__((noreturn)) run_init(char **command, int status_fd)
 {
 	sigset_t none;
 	pid_t child, pid;
 	int status = 0, child_status = 0;
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (getppid() != vssctl_pid)
-		_exit(127);
+	/*
+	 * vssctl may have died before the line above. Its pid cannot tell:
+	 * from inside the new PID namespace getppid() is 0 whoever the
+	 * parent is. The status pipe can: vssctl holds its read end, and a
+	 * write end whose readers are gone polls POLLERR.
+	 */
+	{
+		struct pollfd alive = { .fd = status_fd, .events = POLLOUT };
+
+		if (poll(&alive, 1, 0) < 0 || (alive.revents & POLLERR))
+			_exit(127);
+	}
 	child = fork();
 	if (child < 0) {
 		fprintf(stderr, "vssctl: exec: fork: %s\n", strerror(errno));
@@ -658,7 +668,7 @@ static int run_command(const struct vssctl *ctx, struct exec_state *st, char **c
 {
 	sigset_t block, old;
 	int fds[2], status = -1, wstatus;
-	pid_t pid, me = getpid();
+	pid_t pid;
 	ssize_t n;
 
 	if (unshare(CLONE_NEWPID)) {
@@ -686,7 +696,7 @@ static int run_command(const struct vssctl *ctx, struct exec_state *st, char **c
 	if (pid == 0) {
 		close(fds[0]);
 		close(st->guardian_fd);
-		run_init(command, me, fds[1]);
+		run_init(command, fds[1]);
 	}
 	close(fds[1]);
 	st->init_pid = pid;
