@@ -68,6 +68,7 @@ psql_q() { psql -h /tmp -U postgres -X -q -A -t postgres -c "$1"; }
 my_q() { mariadb --defaults-file="$T/my.cnf" -N -B -e "$1"; }
 
 # check NAME CMD...: one test, passing when CMD succeeds.
+# (It writes $out and $err itself: a test must not read those.)
 check() {
 	local name=$1
 	shift
@@ -194,7 +195,8 @@ pg_backup_run() {
 
 # pg_restore_check NAME LABEL(yes|no): restore the newest restic snapshot
 # onto fresh disks at the same paths and start the server on it.
-pg_restore_check() {
+pg_restore_# (It writes $out and $err itself: a test must not read those.)
+check() {
 	local name=$1 label=$2 ok
 	pg_stop
 	umount "$PGDATA" "$PGWAL"
@@ -259,10 +261,10 @@ section "failures"
 "$repo/build/bin/vssctl" exec --storage "$STORE" -- sh -c 'exit 3' >"$out" 2>"$err"
 rc=$?
 check "COMMAND's exit status is vssctl's (3), and the set is gone" bash -c '[ "$1" = 3 ] && no_sets' _ "$rc"
-"$repo/build/bin/vssctl" exec --storage "$STORE" -- sh -c 'kill -TERM $$' >"$out" 2>"$err"
+"$repo/build/bin/vssctl" exec --storage "$STORE" -- sh -c 'kill -TERM $$' >"$out" 2>"$T/exec.err"
 rc=$?
 check "COMMAND killed by SIGTERM: exit 143, backup-complete (failure), the set deleted" \
-	bash -c '[ "$1" = 143 ] && grep -q "backup-complete (failure), deleted" "$2" && no_sets' _ "$rc" "$err"
+	bash -c '[ "$1" = 143 ] && grep -q "backup-complete (failure), deleted" "$2" && no_sets' _ "$rc" "$T/exec.err"
 
 # SIGKILL of vssctl exec while COMMAND runs.
 vssctl exec --storage "$STORE" -- sh -c 'echo $$ > "$VSS_TEST_DIR/cmd.pid"; sleep 300' >"$T/kill.out" 2>&1 &
@@ -284,14 +286,14 @@ check "... COMMAND was killed with it, the writer is stable, nothing is frozen" 
 
 # A server that is down vetoes.
 pg_stop
-"$repo/build/bin/vssctl" exec --storage "$STORE" -- true >"$out" 2>"$err"
+"$repo/build/bin/vssctl" exec --storage "$STORE" -- true >"$out" 2>"$T/exec.err"
 rc=$?
 check "PostgreSQL down: vssctl exec fails with exit 11 (a writer vetoed), the server's message" \
 	bash -c '[ "$1" = 11 ] && grep -q "postgresql" "$2" && grep -q "cannot connect to the server" "$2" &&
-		grep -q "s.PGSQL.5432" "$2"' _ "$rc" "$err"
+		grep -q "s.PGSQL.5432" "$2"' _ "$rc" "$T/exec.err"
 check "... and nothing is left: no set, no mount, nothing frozen" \
 	bash -c 'nothing_left && fs_thawed "$1" && fs_thawed "$2"' _ "$PGDATA" "$PGWAL"
-grep -h "cannot connect" "$err" | head -2 | sed 's/^/# /'
+grep -h "cannot connect" "$T/exec.err" | head -2 | sed 's/^/# /'
 kill "$pgw_pid"
 wait "$pgw_pid" 2>/dev/null
 
@@ -389,12 +391,12 @@ check "mariadb: CHECK TABLE is clean (mariadb-check --all-databases)" \
 
 # MariaDB down vetoes too.
 my_stop
-"$repo/build/bin/vssctl" exec --storage "$STORE" -- true >"$out" 2>"$err"
+"$repo/build/bin/vssctl" exec --storage "$STORE" -- true >"$out" 2>"$T/exec.err"
 rc=$?
 check "MariaDB down: vssctl exec fails with exit 11, with the server's message" \
-	bash -c '[ "$1" = 11 ] && grep -q "mariadb" "$2" && grep -qi "can.t connect" "$2"' _ "$rc" "$err"
+	bash -c '[ "$1" = 11 ] && grep -q "mariadb" "$2" && grep -qi "can.t connect" "$2"' _ "$rc" "$T/exec.err"
 check "... and nothing is left" nothing_left
-grep -hi "connect" "$err" | head -2 | sed 's/^/# /'
+grep -hi "connect" "$T/exec.err" | head -2 | sed 's/^/# /'
 
 check "vsswriterd never failed to delete a set" bash -c '! grep -qi "cannot delete" "$1"' _ "$daemon_log"
 section "done"
