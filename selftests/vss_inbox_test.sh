@@ -195,8 +195,7 @@ pg_backup_run() {
 
 # pg_restore_check NAME LABEL(yes|no): restore the newest restic snapshot
 # onto fresh disks at the same paths and start the server on it.
-pg_restore_# (It writes $out and $err itself: a test must not read those.)
-check() {
+pg_restore_check() {
 	local name=$1 label=$2 ok
 	pg_stop
 	umount "$PGDATA" "$PGWAL"
