@@ -98,8 +98,9 @@ endif
 
 # Userspace components, each with its own Makefile taking O= and VERSION=,
 # built in this order (vsswriterd/ and examples/ link the libvss that
-# vssctl/ builds).
-TOOL_DIRS := vssctl vsswriterd examples
+# vssctl/ builds; writers/, the in-box writers, also vsswriterd's
+# libvsswriter).
+TOOL_DIRS := vssctl vsswriterd writers examples
 
 tools:
 	@test -n "$(VERSION)" || { echo "make: no version: debian/changelog is missing" >&2; exit 1; }

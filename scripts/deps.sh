@@ -57,11 +57,14 @@ host_packages=(
 	python3 python3-matplotlib dkms
 	fdisk	# sfdisk, for the partition tests in the VM
 	mmdebstrap qemu-utils	# the system image of vm-run --system (scripts/system-image)
+	# the servers and backup tools vss_inbox_test runs in the VM
+	postgresql-15 mariadb-server restic borgbackup
 )
 # The build dependencies of debian/control, and lintian for make deb's check.
 deb_packages=(
 	build-essential debhelper dh-dkms dpkg-dev fakeroot lintian pkg-config
 	libnl-3-dev libnl-genl-3-dev libjson-c-dev libsystemd-dev
+	libpq-dev libmariadb-dev	# the in-box writers (writers/), built by make tools
 )
 if [ "$mode" = deb ]; then
 	host_packages=("${deb_packages[@]}")

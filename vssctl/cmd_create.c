@@ -49,22 +49,7 @@ static void create_usage(FILE *out)
 		VSS_DEFAULT_HOLD_LIMIT_MS);
 }
 
-struct create_args {
-	const char *storage;
-	struct vssctl_limit limit;
-	uint32_t chunk_size;
-	const char *label;
-	uint32_t flags;
-	uint32_t hold_limit_ms;
-	char **devices;		/* paths, "vdb" already made "/dev/vdb" */
-	size_t device_count;
-	bool no_writers;
-	bool writer_volumes;
-	uint32_t queue_timeout_ms;
-	bool queue_timeout_given;
-};
-
-static void free_device_paths(char **paths, size_t count)
+void vssctl_free_device_paths(char **paths, size_t count)
 {
 	size_t i;
 
@@ -85,94 +70,89 @@ static int parse_hold_limit(const char *text, uint32_t *out)
 	return 0;
 }
 
-static int parse_create_args(struct vssctl *ctx, int argc, char **argv,
-			     struct create_args *args)
+const struct option vssctl_create_options[VSSCTL_CREATE_OPTION_COUNT + 1] = {
+	{ "storage", required_argument, NULL, 's' },
+	{ "storage-limit", required_argument, NULL, 'l' },
+	{ "chunk-size", required_argument, NULL, 'c' },
+	{ "label", required_argument, NULL, 'L' },
+	{ "no-freeze", no_argument, NULL, 'n' },
+	{ "hold-limit", required_argument, NULL, 't' },
+	{ "no-writers", no_argument, NULL, 'N' },
+	{ "writer-volumes", no_argument, NULL, 'w' },
+	{ "queue-timeout", required_argument, NULL, 'q' },
+	{ NULL, 0, NULL, 0 },
+};
+
+int vssctl_create_option(struct vssctl *ctx, int opt, const char *optarg,
+			 struct create_args *args)
 {
-	static const struct option options[] = {
-		{ "storage", required_argument, NULL, 's' },
-		{ "storage-limit", required_argument, NULL, 'l' },
-		{ "chunk-size", required_argument, NULL, 'c' },
-		{ "label", required_argument, NULL, 'L' },
-		{ "no-freeze", no_argument, NULL, 'n' },
-		{ "hold-limit", required_argument, NULL, 't' },
-		{ "no-writers", no_argument, NULL, 'N' },
-		{ "writer-volumes", no_argument, NULL, 'w' },
-		{ "queue-timeout", required_argument, NULL, 'q' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	uint64_t chunk, secs;
 	size_t i;
-	int opt;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, ":s:l:c:L:nt:wq:jh", options, NULL)) != -1) {
-		switch (opt) {
-		case 's':
-			if (!*optarg)
-				return vssctl_usage_error(ctx, "empty storage path");
-			args->storage = optarg;
-			break;
-		case 'l':
-			if (vssctl_parse_limit(optarg, &args->limit))
+	switch (opt) {
+	case 's':
+		if (!*optarg)
+			return vssctl_usage_error(ctx, "empty storage path");
+		args->storage = optarg;
+		break;
+	case 'l':
+		if (vssctl_parse_limit(optarg, &args->limit))
+			return vssctl_usage_error(ctx,
+				"invalid storage limit '%s': give a size such as 10G or a share such as 20%%",
+				optarg);
+		break;
+	case 'c':
+		if (vss_parse_size(optarg, &chunk) || chunk < VSS_MIN_CHUNK_SIZE ||
+		    chunk > VSS_MAX_CHUNK_SIZE || (chunk & (chunk - 1)))
+			return vssctl_usage_error(ctx,
+				"invalid chunk size '%s': a power of two from 4K to 1M",
+				optarg);
+		args->chunk_size = (uint32_t)chunk;
+		break;
+	case 'L':
+		if (strlen(optarg) >= VSS_LABEL_MAX)
+			return vssctl_usage_error(ctx, "label longer than %d bytes",
+						  VSS_LABEL_MAX - 1);
+		for (i = 0; optarg[i]; i++)
+			if ((unsigned char)optarg[i] < 0x20 || optarg[i] == 0x7f)
 				return vssctl_usage_error(ctx,
-					"invalid storage limit '%s': give a size such as 10G or a share such as 20%%",
-					optarg);
-			break;
-		case 'c':
-			if (vss_parse_size(optarg, &chunk) || chunk < VSS_MIN_CHUNK_SIZE ||
-			    chunk > VSS_MAX_CHUNK_SIZE || (chunk & (chunk - 1)))
-				return vssctl_usage_error(ctx,
-					"invalid chunk size '%s': a power of two from 4K to 1M",
-					optarg);
-			args->chunk_size = (uint32_t)chunk;
-			break;
-		case 'L':
-			if (strlen(optarg) >= VSS_LABEL_MAX)
-				return vssctl_usage_error(ctx, "label longer than %d bytes",
-							  VSS_LABEL_MAX - 1);
-			for (i = 0; optarg[i]; i++)
-				if ((unsigned char)optarg[i] < 0x20 || optarg[i] == 0x7f)
-					return vssctl_usage_error(ctx,
-						"label contains control characters");
-			args->label = optarg;
-			break;
-		case 'n':
-			args->flags |= VSS_CREATE_NO_FREEZE;
-			break;
-		case 't':
-			if (parse_hold_limit(optarg, &args->hold_limit_ms))
-				return vssctl_usage_error(ctx,
-					"invalid hold limit '%s': milliseconds from 1 to %d",
-					optarg, VSS_MAX_HOLD_LIMIT_MS);
-			break;
-		case 'N':
-			args->no_writers = true;
-			break;
-		case 'w':
-			args->writer_volumes = true;
-			break;
-		case 'q':
-			if (!*optarg || optarg[strspn(optarg, "0123456789")] != '\0' ||
-			    vss_parse_size(optarg, &secs) || secs > 24 * 3600)
-				return vssctl_usage_error(ctx,
-					"invalid queue timeout '%s': seconds from 0 to 86400", optarg);
-			args->queue_timeout_ms = secs ? (uint32_t)(secs * 1000) : VSS_SESSION_NO_WAIT;
-			args->queue_timeout_given = true;
-			break;
-		case 'j':
-			ctx->json = true;
-			break;
-		case 'h':
-			create_usage(stdout);
-			return -1;
-		default:
-			return vssctl_bad_option(ctx, argv, opt);
-		}
+					"label contains control characters");
+		args->label = optarg;
+		break;
+	case 'n':
+		args->flags |= VSS_CREATE_NO_FREEZE;
+		break;
+	case 't':
+		if (parse_hold_limit(optarg, &args->hold_limit_ms))
+			return vssctl_usage_error(ctx,
+				"invalid hold limit '%s': milliseconds from 1 to %d",
+				optarg, VSS_MAX_HOLD_LIMIT_MS);
+		break;
+	case 'N':
+		args->no_writers = true;
+		break;
+	case 'w':
+		args->writer_volumes = true;
+		break;
+	case 'q':
+		if (!*optarg || optarg[strspn(optarg, "0123456789")] != '\0' ||
+		    vss_parse_size(optarg, &secs) || secs > 24 * 3600)
+			return vssctl_usage_error(ctx,
+				"invalid queue timeout '%s': seconds from 0 to 86400", optarg);
+		args->queue_timeout_ms = secs ? (uint32_t)(secs * 1000) : VSS_SESSION_NO_WAIT;
+		args->queue_timeout_given = true;
+		break;
+	default:
+		return -ENOENT;
 	}
-	if (optind >= argc && !args->writer_volumes)
-		return vssctl_usage_error(ctx, "no device given");
+	return 0;
+}
+
+int vssctl_create_devices(struct vssctl *ctx, int argc, char **argv, int optind,
+			  struct create_args *args)
+{
+	size_t i;
+
 	if (args->writer_volumes && args->no_writers)
 		return vssctl_usage_error(ctx, "--writer-volumes needs the writers: not with --no-writers");
 	if ((size_t)(argc - optind) > VSS_MAX_SET_DEVICES)
@@ -197,8 +177,41 @@ static int parse_create_args(struct vssctl *ctx, int argc, char **argv,
 	return 0;
 }
 
+static int parse_create_args(struct vssctl *ctx, int argc, char **argv,
+			     struct create_args *args)
+{
+	struct option options[VSSCTL_CREATE_OPTION_COUNT + 3];
+	int opt, code;
+
+	memcpy(options, vssctl_create_options, sizeof(vssctl_create_options));
+	options[VSSCTL_CREATE_OPTION_COUNT] = (struct option){ "json", no_argument, NULL, 'j' };
+	options[VSSCTL_CREATE_OPTION_COUNT + 1] = (struct option){ "help", no_argument, NULL, 'h' };
+	options[VSSCTL_CREATE_OPTION_COUNT + 2] = (struct option){ NULL, 0, NULL, 0 };
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, ":" VSSCTL_CREATE_SHORT_OPTIONS "jh",
+				  options, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			ctx->json = true;
+			break;
+		case 'h':
+			create_usage(stdout);
+			return -1;
+		default:
+			code = vssctl_create_option(ctx, opt, optarg, args);
+			if (code == -ENOENT)
+				return vssctl_bad_option(ctx, argv, opt);
+			if (code)
+				return code;
+		}
+	}
+	if (optind >= argc && !args->writer_volumes)
+		return vssctl_usage_error(ctx, "no device given");
+	return vssctl_create_devices(ctx, argc, argv, optind, args);
+}
+
 /* Looks every device up before anything is asked of the kernel. */
-static int check_devices(const struct vssctl *ctx, const struct create_args *args,
+int vssctl_check_devices(const struct vssctl *ctx, const struct create_args *args,
 			 struct vss_device *devices)
 {
 	size_t i, j;
@@ -229,7 +242,7 @@ static int check_devices(const struct vssctl *ctx, const struct create_args *arg
  * limit of a given one. Says on stderr what it chose, since the user did
  * not.
  */
-static int choose_storage(const struct vssctl *ctx, struct vss_handle *h,
+int vssctl_choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 			  const struct create_args *args,
 			  const struct vss_device *devices, size_t device_count,
 			  char *path, size_t path_len, uint64_t *limit)
@@ -352,15 +365,13 @@ static int print_created(const struct vssctl *ctx, const struct vss_create_resul
 	return err;
 }
 
-/* The set through vsswriterd: gather, volumes, prepare, create, detach. */
-static int create_with_writers(const struct vssctl *ctx, const struct create_args *args,
-			       struct vss_session *s, struct vss_handle *h,
-			       struct vss_device *devices, struct vss_create_params *params,
-			       char *storage, size_t storage_len)
+int vssctl_session_set(const struct vssctl *ctx, const struct create_args *args,
+		       struct vss_session *s, struct vss_handle *h,
+		       const struct vss_device *devices, struct vss_create_params *params,
+		       char *storage, size_t storage_len, struct vss_create_result *set)
 {
 	struct vss_writer_info *writers = NULL;
 	struct vss_device avoid[VSS_MAX_SET_DEVICES * 2];
-	struct vss_create_result set;
 	const struct vss_writer_result *results;
 	size_t n = 0, count = args->device_count, i, j, k, rn;
 	int code, err;
@@ -375,7 +386,7 @@ static int create_with_writers(const struct vssctl *ctx, const struct create_arg
 			     count < VSS_MAX_SET_DEVICES * 2; k++)
 				avoid[count++] = writers[i].components[j].volumes[k];
 	vss_writer_info_array_free(writers, n);
-	code = choose_storage(ctx, h, args, avoid, count, storage, storage_len,
+	code = vssctl_choose_storage(ctx, h, args, avoid, count, storage, storage_len,
 			      &params->storage_limit);
 	if (code)
 		return code;
@@ -388,7 +399,7 @@ static int create_with_writers(const struct vssctl *ctx, const struct create_arg
 		vss_session_add_writer_volumes(s);
 	err = vss_session_prepare(s);
 	if (!err)
-		err = vss_session_create(s, params, &set);
+		err = vss_session_create(s, params, set);
 	if (err) {
 		code = vssctl_session_report(ctx, s, err, NULL);
 		vss_session_results(s, &results, &rn);
@@ -396,6 +407,22 @@ static int create_with_writers(const struct vssctl *ctx, const struct create_arg
 			vssctl_print_writer_results(stderr, results, rn);
 		return code;
 	}
+	return 0;
+}
+
+/* The set through vsswriterd: gather, volumes, prepare, create, detach. */
+static int create_with_writers(const struct vssctl *ctx, const struct create_args *args,
+			       struct vss_session *s, struct vss_handle *h,
+			       struct vss_device *devices, struct vss_create_params *params,
+			       char *storage, size_t storage_len)
+{
+	struct vss_create_result set;
+	int code, err;
+
+	code = vssctl_session_set(ctx, args, s, h, devices, params, storage, storage_len,
+				  &set);
+	if (code)
+		return code;
 	/* The set outlives this command: it waits for backup-complete. */
 	err = vss_session_detach(s);
 	if (err) {
@@ -421,7 +448,7 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 
 	code = parse_create_args(ctx, argc, argv, &args);
 	if (code) {
-		free_device_paths(args.devices, args.device_count);
+		vssctl_free_device_paths(args.devices, args.device_count);
 		return code < 0 ? VSSCTL_EXIT_OK : code;
 	}
 	if (!args.no_writers) {
@@ -444,7 +471,7 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 	if (!session)
 		code = vssctl_check_privilege(ctx);
 	if (!code)
-		code = check_devices(ctx, &args, devices);
+		code = vssctl_check_devices(ctx, &args, devices);
 	if (!code)
 		code = vssctl_open(ctx, &h);
 	if (code)
@@ -462,7 +489,7 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 					   sizeof(storage));
 		goto out;
 	}
-	code = choose_storage(ctx, h, &args, devices, args.device_count, storage,
+	code = vssctl_choose_storage(ctx, h, &args, devices, args.device_count, storage,
 			      sizeof(storage), &params.storage_limit);
 	if (code)
 		goto out;
@@ -484,6 +511,6 @@ int cmd_create(struct vssctl *ctx, int argc, char **argv)
 out:
 	vss_session_close(session);
 	vss_close(h);
-	free_device_paths(args.devices, args.device_count);
+	vssctl_free_device_paths(args.devices, args.device_count);
 	return code;
 }

@@ -28,6 +28,9 @@ static const struct command commands[] = {
 	  "delete [--force] ID... | --set SETID | --oldest DEV | --all" },
 	{ "monitor", cmd_monitor, "monitor [--count N] [--timeout SEC]" },
 	{ "writers", cmd_writers, "writers" },
+	{ "exec", cmd_exec,
+	  "exec [create options] [--mount DIR] [--mount-options TYPE:OPTS] [--keep]\n"
+	  "              [DEV...] -- COMMAND [ARG...]" },
 	{ "backup-complete", cmd_backup_complete, "backup-complete [--failed] SET" },
 	{ "abort", cmd_abort, "abort SET" },
 	{ "track", cmd_track, "track DEV" },

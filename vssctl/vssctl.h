@@ -6,6 +6,7 @@
 #ifndef VSSCTL_H
 #define VSSCTL_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -37,6 +38,7 @@ int cmd_cbt(struct vssctl *ctx, int argc, char **argv);
 int cmd_writers(struct vssctl *ctx, int argc, char **argv);
 int cmd_backup_complete(struct vssctl *ctx, int argc, char **argv);
 int cmd_abort(struct vssctl *ctx, int argc, char **argv);
+int cmd_exec(struct vssctl *ctx, int argc, char **argv);
 
 /* errors.c */
 
@@ -127,5 +129,52 @@ int vssctl_resolve_limit(const char *path, const struct vssctl_limit *limit,
  */
 bool vssctl_dir_on_devices(const char *dir, const struct vss_device *avoid,
 			   size_t avoid_count, char *culprit, size_t culprit_len);
+
+/* cmd_create.c: what create shares with exec */
+
+struct create_args {
+	const char *storage;
+	struct vssctl_limit limit;
+	uint32_t chunk_size;
+	const char *label;
+	uint32_t flags;
+	uint32_t hold_limit_ms;
+	char **devices;		/* paths, "vdb" already made "/dev/vdb" */
+	size_t device_count;
+	bool no_writers;
+	bool writer_volumes;
+	uint32_t queue_timeout_ms;
+	bool queue_timeout_given;
+};
+
+/* The options of create (storage, limits, writers), without -j and -h. */
+#define VSSCTL_CREATE_OPTION_COUNT	9
+#define VSSCTL_CREATE_SHORT_OPTIONS	"s:l:c:L:nt:wq:"
+extern const struct option vssctl_create_options[VSSCTL_CREATE_OPTION_COUNT + 1];
+
+/* Takes one of those options: 0, an exit code, or -ENOENT for another one. */
+int vssctl_create_option(struct vssctl *ctx, int opt, const char *optarg,
+			 struct create_args *args);
+/* The devices argv[optind..argc-1], as paths into @args; 0 or an exit code. */
+int vssctl_create_devices(struct vssctl *ctx, int argc, char **argv, int optind,
+			  struct create_args *args);
+void vssctl_free_device_paths(char **paths, size_t count);
+/* Looks every device of @args up; 0 or an exit code. */
+int vssctl_check_devices(const struct vssctl *ctx, const struct create_args *args,
+			 struct vss_device *devices);
+/* The storage path and limit of the set; 0 or an exit code. */
+int vssctl_choose_storage(const struct vssctl *ctx, struct vss_handle *h,
+			  const struct create_args *args,
+			  const struct vss_device *devices, size_t device_count,
+			  char *path, size_t path_len, uint64_t *limit);
+/*
+ * Takes the set through the vsswriterd session @s (gather, volumes,
+ * storage, prepare, create) and leaves it created in the session; 0 or an
+ * exit code, with the writers' results printed on failure.
+ */
+int vssctl_session_set(const struct vssctl *ctx, const struct create_args *args,
+		       struct vss_session *s, struct vss_handle *h,
+		       const struct vss_device *devices, struct vss_create_params *params,
+		       char *storage, size_t storage_len, struct vss_create_result *set);
 
 #endif /* VSSCTL_H */
