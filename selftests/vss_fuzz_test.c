@@ -76,6 +76,7 @@ struct fuzz_stats {
 	unsigned long sets_deleted;
 	unsigned long unpriv_success;	/* mutating commands that worked: bug */
 	unsigned long send_errors;	/* sendto() failed (not ENOBUFS) */
+	int send_errno;			/* the first such failure */
 	char unpriv_what[128];
 	unsigned long writes;		/* writer */
 	unsigned long write_errors;
@@ -569,9 +570,11 @@ static unsigned int drain(struct sock *s, unsigned int max, bool unpriv,
 				/*
 				 * An ack of 0 to an unprivileged mutating
 				 * command: it went through. The echoed
-				 * header must be whole to tell the command.
+				 * header must be whole to tell the command,
+				 * and a request (others are acked unread).
 				 */
 				if (unpriv && req->nlmsg_type == s->family &&
+				    (req->nlmsg_flags & NLM_F_REQUEST) &&
 				    req->nlmsg_len >= GENL_HDR && is_mutating(cmd) &&
 				    !stats->unpriv_success++)
 					snprintf(stats->unpriv_what,
@@ -607,8 +610,8 @@ static void sock_send(struct sock *s, const void *p, size_t len)
 	stats->sends++;
 	if (sendto(s->fd, p, len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
 	    errno != ENOBUFS && errno != EAGAIN && errno != EINVAL &&
-	    errno != EMSGSIZE && errno != ECONNREFUSED)
-		stats->send_errors++;
+	    errno != EMSGSIZE && errno != ECONNREFUSED && !stats->send_errors++)
+		stats->send_errno = errno;
 }
 
 /* --- one message ------------------------------------------------------------ */
@@ -1086,7 +1089,8 @@ int main(int argc, char **argv)
 	    stats->sent, stats->sends, t_root / 1000.0, stats->acked_ok,
 	    stats->errors, stats->data, stats->dumps_cut, stats->sets_made, why);
 	if (stats->send_errors)
-		printf("# %lu sends failed unexpectedly\n", stats->send_errors);
+		printf("# %lu sends failed unexpectedly, the first with %s\n",
+		       stats->send_errors, strerror(stats->send_errno));
 
 	{
 		unsigned long root_sent = stats->sent;
