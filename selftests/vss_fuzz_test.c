@@ -43,8 +43,13 @@
 #define GENL_HDR (NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(struct genlmsghdr)))
 /* The writer stays in the first WRITE_SPAN bytes of each origin. */
 #define WRITE_SPAN (8u << 20)
-/* Sets the fuzzer made and has not deleted yet, at most. */
+/*
+ * Sets the fuzzer keeps before deleting the oldest. Every set made is
+ * recorded (a batch can make several): a set forgotten would never be
+ * deleted, and their tmpfs stores filled the guest's memory (OOM kill).
+ */
 #define MAX_OWN_SETS 6
+#define OWN_SETS_ROOM 64
 
 static unsigned int tests_run;
 static unsigned int tests_failed;
@@ -292,7 +297,7 @@ struct known_id {
 };
 
 /* The sets this fuzzer made: it may delete them, and only them. */
-static struct known_id own_sets[MAX_OWN_SETS];
+static struct known_id own_sets[OWN_SETS_ROOM];
 static unsigned int nr_own_sets;
 
 static void some_id(uint8_t *id)
@@ -531,7 +536,7 @@ static void note_created(const struct nlmsghdr *nlh)
 		    a->nla_len != NLA_HDRLEN + VSS_ID_LEN)
 			continue;
 		stats->sets_made++;
-		if (nr_own_sets < MAX_OWN_SETS)
+		if (nr_own_sets < OWN_SETS_ROOM)
 			memcpy(own_sets[nr_own_sets++].id, NLA_DATA(a), VSS_ID_LEN);
 		return;
 	}
@@ -608,9 +613,13 @@ static void sock_send(struct sock *s, const void *p, size_t len)
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 
 	stats->sends++;
+	/*
+	 * sendto() can carry the kernel's answer (a dump's start failing:
+	 * ENODATA, ESTALE...); only errors of the socket itself count.
+	 */
 	if (sendto(s->fd, p, len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-	    errno != ENOBUFS && errno != EAGAIN && errno != EINVAL &&
-	    errno != EMSGSIZE && errno != ECONNREFUSED && !stats->send_errors++)
+	    (errno == EBADF || errno == EFAULT || errno == ENOTSOCK ||
+	     errno == ENOMEM) && !stats->send_errors++)
 		stats->send_errno = errno;
 }
 
@@ -788,7 +797,9 @@ static void fuzz(uint16_t family, unsigned long count, bool unpriv)
 			count--;
 			continue;
 		}
-		if (nr_own_sets == MAX_OWN_SETS || (nr_own_sets && chance(300)))
+		while (nr_own_sets >= MAX_OWN_SETS)
+			delete_own(&s, unpriv);
+		if (nr_own_sets && chance(300))
 			delete_own(&s, unpriv);
 		/* Several messages in one send: the kernel takes them in turn. */
 		for (i = 0; i < batch && count && b.cap - b.len > 70000; i++) {
