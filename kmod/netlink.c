@@ -14,6 +14,7 @@
 #include <linux/capability.h>
 #include <linux/log2.h>
 #include <linux/kdev_t.h>
+#include <linux/module.h>
 
 static const struct nla_policy vss_device_policy[VSS_A_MAX + 1] = {
 	[VSS_A_DEV_MAJOR] = { .type = NLA_U32 },
@@ -84,6 +85,21 @@ int vss_nl_require_admin(struct sk_buff *skb, struct netlink_ext_ack *extack)
 		return 0;
 	NL_SET_ERR_MSG(extack, "CAP_SYS_ADMIN is required");
 	return -EPERM;
+}
+
+/*
+ * A request that may start tracking holds the module while it runs:
+ * tracking takes its own reference with __module_get(), which would
+ * succeed on a module that rmmod has already begun to unload (genl lets
+ * a running request finish before the family goes), leaving a tracked
+ * origin behind a module that is gone.
+ */
+int vss_nl_hold_module(struct netlink_ext_ack *extack)
+{
+	if (try_module_get(THIS_MODULE))
+		return 0;
+	NL_SET_ERR_MSG(extack, "vss is being unloaded");
+	return -ENODEV;
 }
 
 int vss_nl_put_device(struct sk_buff *skb, int attrtype, dev_t dev,

@@ -24,6 +24,8 @@ int vss_nl_put_device(struct sk_buff *skb, int attrtype, dev_t dev,
 int vss_nl_parse_device(struct nlattr *attr, dev_t *dev,
 			struct netlink_ext_ack *extack);
 int vss_nl_require_admin(struct sk_buff *skb, struct netlink_ext_ack *extack);
+/* Holds the module for a request that may start tracking (-ENODEV). */
+int vss_nl_hold_module(struct netlink_ext_ack *extack);
 int vss_nl_put_cbt(struct sk_buff *skb, struct vss_origin *origin,
 		   struct vss_cbt *cbt);
 

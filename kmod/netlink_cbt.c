@@ -15,6 +15,7 @@
 #include "event.h"
 #include <linux/blk-mq.h>
 #include <linux/log2.h>
+#include <linux/module.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 
@@ -131,6 +132,8 @@ int vss_nl_track(struct sk_buff *skb, struct genl_info *info)
 	ret = vss_nl_require_admin(skb, info->extack);
 	if (!ret)
 		ret = vss_nl_cbt_device(info->attrs, info->extack, &dev);
+	if (!ret)
+		ret = vss_nl_hold_module(info->extack);
 	if (ret)
 		return ret;
 
@@ -165,6 +168,7 @@ int vss_nl_track(struct sk_buff *skb, struct genl_info *info)
 	ret = vss_nl_reply_cbt(info, VSS_CMD_TRACK, origin, NULL, 0, NULL);
 out:
 	mutex_unlock(&vss_ctl_lock);
+	module_put(THIS_MODULE);
 	return ret;
 }
 
@@ -965,8 +969,15 @@ int vss_nl_restore(struct sk_buff *skb, struct genl_info *info)
 				    "unknown or contradictory restore flags");
 		return -EINVAL;
 	}
-	if (flags & VSS_CBT_RESTORE_BEGIN)
-		return vss_nl_restore_begin(info, dev);
+	/* Begin starts tracking; commit swaps generations (put, then get). */
+	ret = vss_nl_hold_module(info->extack);
+	if (ret)
+		return ret;
+	if (flags & VSS_CBT_RESTORE_BEGIN) {
+		ret = vss_nl_restore_begin(info, dev);
+		module_put(THIS_MODULE);
+		return ret;
+	}
 
 	mutex_lock(&vss_ctl_lock);
 	origin = vss_origin_find(dev);
@@ -980,5 +991,6 @@ int vss_nl_restore(struct sk_buff *skb, struct genl_info *info)
 		ret = vss_nl_restore_extents(info, origin);
 	}
 	mutex_unlock(&vss_ctl_lock);
+	module_put(THIS_MODULE);
 	return ret;
 }
