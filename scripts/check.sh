@@ -197,6 +197,13 @@ else
 	fail "vsswriterd host unit tests ran" "$results/host-unit-writerd.log"
 fi
 
+# The in-box writers' pure parts (mountinfo), under ASan and UBSan.
+if make -s -C writers O="$repo/build" check >"$results/host-unit-writers.log" 2>&1; then
+	pass "in-box writers host unit tests (writers/tests)"
+else
+	fail "in-box writers host unit tests (writers/tests)" "$results/host-unit-writers.log"
+fi
+
 section "build checks"
 checkpatch=$cache/kernel-tools/scripts/checkpatch.pl
 for k in $kernels; do
