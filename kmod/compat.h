@@ -29,8 +29,30 @@ struct vss_bdev_handle {
 };
 
 /*
+ * Opening a dev_t that no disk has makes the block layer load a driver
+ * for its major (BLOCK_LEGACY_AUTOLOAD) and wait for modprobe. vss opens
+ * devices from its netlink handlers, which run under genl's cb_lock; a
+ * driver that registers a netlink family of its own (drbd, nbd) takes that
+ * lock for writing in its init, so both would wait for good, and every
+ * netlink user of the machine with them. A device must therefore exist
+ * already: vss never loads a driver. A disk deleted between this check and
+ * the open still has its driver loaded, so the block layer's modprobe
+ * returns at once.
+ */
+static inline bool vss_bdev_exists(dev_t dev)
+{
+	struct inode *inode = ilookup(blockdev_superblock, dev);
+
+	if (!inode)
+		return false;
+	iput(inode);
+	return true;
+}
+
+/*
  * Opens @dev, for writing if @write. A non-NULL @holder opens it
  * exclusively: nobody may mount it or open it exclusively meanwhile.
+ * A device that does not exist is -ENXIO, without loading any driver.
  */
 static inline int vss_bdev_open(dev_t dev, bool write, void *holder,
 				struct vss_bdev_handle *handle)
@@ -38,6 +60,8 @@ static inline int vss_bdev_open(dev_t dev, bool write, void *holder,
 #if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 9, 0)
 	struct file *file;
 
+	if (!vss_bdev_exists(dev))
+		return -ENXIO;
 	file = bdev_file_open_by_dev(dev, BLK_OPEN_READ |
 				     (write ? BLK_OPEN_WRITE : 0), holder,
 				     NULL);
@@ -48,6 +72,8 @@ static inline int vss_bdev_open(dev_t dev, bool write, void *holder,
 #else
 	struct block_device *bdev;
 
+	if (!vss_bdev_exists(dev))
+		return -ENXIO;
 	bdev = blkdev_get_by_dev(dev, FMODE_READ | (write ? FMODE_WRITE : 0) |
 				 (holder ? FMODE_EXCL : 0), holder);
 	if (IS_ERR(bdev))

@@ -569,6 +569,13 @@ static int vss_nl_save_detach(struct netlink_callback *cb,
 		ret = -EBUSY;
 		goto out;
 	}
+	/* The restore's commit merges into the generation a save would take. */
+	if (origin->restore) {
+		NL_SET_ERR_MSG_ATTR(extack, attrs[VSS_A_DEVICE],
+				    "a restore of the device's map is in progress: commit it before saving");
+		ret = -EBUSY;
+		goto out;
+	}
 	noio = memalloc_noio_save();
 	vss_origin_quiesce(origin);
 	/* Completion is counted after the bio ends: let it settle. */

@@ -36,6 +36,11 @@ static int vss_store_open_block(struct vss_store *store, const char *path,
 		return ret;
 	}
 	ret = vss_bdev_open(dev, true, store, &store->handle);
+	if (ret == -ENXIO) {
+		NL_SET_ERR_MSG(extack,
+			       "storage device node names no disk (its driver is not loaded)");
+		return ret;
+	}
 	if (ret) {
 		NL_SET_ERR_MSG(extack,
 			       "storage device is in use (mounted or held exclusively)");

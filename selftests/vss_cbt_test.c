@@ -592,7 +592,7 @@ TEST_F(cbt, map_survives_module_reload)
  */
 TEST_F(cbt, unprovable_restore_starts_new_generation)
 {
-	static struct cbt_saved saved;
+	static struct cbt_saved saved, saved_again;
 	struct cbt_restored r;
 	struct cbt_info info;
 	struct nlattr *a;
@@ -621,6 +621,21 @@ TEST_F(cbt, unprovable_restore_starts_new_generation)
 					    VSS_CBT_RESTORE_COMMIT, &saved, 0,
 					    &r));
 	EXPECT_STREQ("no restore of the device is in progress", self->nl.errmsg);
+
+	/*
+	 * A save in the middle of a restore is refused: it would take the
+	 * generation that the commit merges into (the fuzzer found the
+	 * commit dereferencing it after such a save). The commit still works.
+	 */
+	ASSERT_EQ(0, cbt_save(&self->nl, self->dev_a, &saved));
+	ASSERT_EQ(0, cbt_restore_step(&self->nl, self->dev_a,
+				      VSS_CBT_RESTORE_BEGIN, &saved, 0, &r));
+	EXPECT_EQ(-EBUSY, cbt_save(&self->nl, self->dev_a, &saved_again));
+	EXPECT_NE(NULL, strstr(self->nl.errmsg, "restore"))
+		TH_LOG("%s", self->nl.errmsg);
+	ASSERT_EQ(0, cbt_restore_step(&self->nl, self->dev_a,
+				      VSS_CBT_RESTORE_COMMIT, &saved, 0, &r));
+	EXPECT_EQ(VSS_CBT_VERDICT_CONTINUED, r.verdict) TH_LOG("%s", r.reason);
 
 	/* Another boot: the device was in use at the save... */
 	ASSERT_EQ(0, cbt_save(&self->nl, self->dev_a, &saved));
