@@ -248,9 +248,15 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 		else if (write_err)
 			vss_snapshot_fail(target, -write_err,
 					  "cannot write to the diff storage");
-		else if (alloc_err)
-			vss_snapshot_fail(target, ENOSPC,
+		else if (alloc_err == -ENOSPC || alloc_err == -EDQUOT)
+			vss_snapshot_fail(target, -alloc_err,
 					  "diff storage is full");
+		else if (alloc_err == -ENOMEM)
+			vss_snapshot_fail(target, ENOMEM,
+					  "out of memory for a diff storage slot");
+		else if (alloc_err)
+			vss_snapshot_fail(target, -alloc_err,
+					  "cannot grow the diff storage");
 		else
 			return;
 	}

@@ -385,6 +385,21 @@ static void vss_store_check_low(struct vss_store *store)
 	}
 }
 
+/*
+ * A slot could not be had because of @err: an overflow when the limit is
+ * reached or the filesystem (or the owner's quota) is full, reported
+ * once. Anything else, a frozen filesystem (there may be room once
+ * thawed), one that failed or went read-only, a lack of memory, is no
+ * overflow: the caller says what it was.
+ */
+static void vss_store_note_full(struct vss_store *store, int err)
+{
+	if (err != -ENOSPC && err != -EDQUOT)
+		return;
+	if (!test_and_set_bit(VSS_STORE_FULL_REPORTED, &store->flags))
+		vss_event_storage(store, VSS_EVENT_STORAGE_OVERFLOW);
+}
+
 /**
  * vss_store_alloc_slot - reserve one chunk slot
  * @store: the store
@@ -395,8 +410,9 @@ static void vss_store_check_low(struct vss_store *store)
  * The slot holds a reference on @store until vss_store_free_exc().
  *
  * Return: 0, -ENOSPC when the limit is reached or the filesystem is full,
- * -EBUSY when @nowait and growing would wait for a frozen filesystem,
- * or another negative errno.
+ * -EDQUOT when the owner's quota is, -EBUSY when @nowait and growing
+ * would wait for a frozen filesystem, or another negative errno (the
+ * filesystem failed growing the file, or memory ran out).
  */
 int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 {
@@ -405,8 +421,7 @@ int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 
 	ret = ida_alloc_max(&store->slots, store->max_slots - 1, GFP_NOIO);
 	if (ret < 0) {
-		if (!test_and_set_bit(VSS_STORE_FULL_REPORTED, &store->flags))
-			vss_event_storage(store, VSS_EVENT_STORAGE_OVERFLOW);
+		vss_store_note_full(store, ret);
 		return ret;
 	}
 	*slot = ret;
@@ -415,12 +430,7 @@ int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 		ret = vss_store_grow(store, end, nowait);
 		if (ret) {
 			ida_free(&store->slots, *slot);
-			/* Frozen: there may be room once thawed. */
-			if (ret != -EBUSY &&
-			    !test_and_set_bit(VSS_STORE_FULL_REPORTED,
-					      &store->flags))
-				vss_event_storage(store,
-						  VSS_EVENT_STORAGE_OVERFLOW);
+			vss_store_note_full(store, ret);
 			return ret;
 		}
 	}
