@@ -235,13 +235,13 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 		for (; i < n; i++)
 			vss_store_free_exc(vss_exc_pack(store, slot[i]));
 		/*
-		 * A file store's frozen filesystem would hold the origin's
-		 * writes until the thaw: the snapshot fails instead.
+		 * A store's frozen filesystem would hold the origin's writes
+		 * until the thaw: the snapshot fails instead.
 		 */
 		if (insert_err)
 			vss_snapshot_fail(target, -insert_err,
 					  "out of memory for the chunk map");
-		else if (store->file &&
+		else if (vss_store_freezable(store) &&
 			 (write_err == -EBUSY || alloc_err == -EBUSY))
 			vss_snapshot_fail(target, EBUSY,
 					  "the diff storage's filesystem is frozen");

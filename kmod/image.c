@@ -178,8 +178,8 @@ static void vss_image_clone_endio(struct bio *clone)
 	vss_image_piece_done(piece);
 }
 
-/* A file store's piece, in a worker of its own. */
-static void vss_image_file_work(struct work_struct *work)
+/* A piece of a store that bios cannot address, in a worker of its own. */
+static void vss_image_store_work(struct work_struct *work)
 {
 	struct vss_image_piece *piece = container_of(work,
 						     struct vss_image_piece,
@@ -191,25 +191,31 @@ static void vss_image_file_work(struct work_struct *work)
 	/* Its read pins may hold origin writes: see vss_image_work(). */
 	noio = memalloc_noio_save();
 	store = vss_store_get_by_id(vss_exc_store_id(piece->exc));
-	ret = vss_store_file_rw_bio(store, vss_exc_slot(piece->exc),
-				    piece->offset, &piece->clone,
-				    op_is_write(bio_op(&piece->clone)));
+	ret = vss_store_rw_bio(store, vss_exc_slot(piece->exc), piece->offset,
+			       &piece->clone,
+			       op_is_write(bio_op(&piece->clone)));
 	memalloc_noio_restore(noio);
 	if (ret)
 		vss_image_req_error(piece->req, errno_to_blk_status(ret));
 	vss_image_piece_done(piece);
 }
 
-/* The device a piece from @exc (0: the origin) is sent to; NULL: a file. */
+/*
+ * The device a piece from @exc at @offset (0: the origin) is sent to, with
+ * its first sector in @sector; NULL: a worker moves it (a file store's).
+ */
 static struct block_device *vss_image_piece_bdev(struct vss_image_req *req,
-						 unsigned long exc)
+						 unsigned long exc, u32 offset,
+						 sector_t *sector)
 {
 	struct vss_store *store;
 
-	if (!exc)
+	if (!exc) {
+		*sector = 0;
 		return req->snap->origin->handle.bdev;
+	}
 	store = vss_store_get_by_id(vss_exc_store_id(exc));
-	return store->kind == VSS_STORAGE_BLOCK ? store->handle.bdev : NULL;
+	return vss_store_map(store, vss_exc_slot(exc), offset, sector);
 }
 
 /* Makes the bio @bio of the bio set a piece of @req, from @exc at @offset. */
@@ -234,10 +240,12 @@ static void vss_image_cut_start(struct vss_image_cut *cut, sector_t pos,
 				unsigned long exc, u32 offset)
 {
 	struct vss_image_req *req = cut->req;
-	struct block_device *bdev = vss_image_piece_bdev(req, exc);
+	sector_t sector;
+	struct block_device *bdev = vss_image_piece_bdev(req, exc, offset,
+							 &sector);
 	struct bio *clone;
 
-	/* A file piece is not submitted: any device names its pages. */
+	/* A worker's piece is not submitted: any device names its pages. */
 	if (!bdev)
 		bdev = req->snap->origin->handle.bdev;
 	/* Never fails: GFP_NOIO waits for the bio set's reserve. */
@@ -256,22 +264,22 @@ static void vss_image_piece_send(struct vss_image_piece *piece,
 				 sector_t origin_sector)
 {
 	struct bio *clone = &piece->clone;
-	struct vss_store *store;
+	struct block_device *bdev;
+	sector_t sector;
 
 	if (!piece->exc) {
 		clone->bi_iter.bi_sector = origin_sector;
 		vss_submit_bio_direct(clone);
 		return;
 	}
-	store = vss_store_get_by_id(vss_exc_store_id(piece->exc));
-	if (store->kind == VSS_STORAGE_BLOCK) {
-		clone->bi_iter.bi_sector =
-			vss_store_sector(store, vss_exc_slot(piece->exc)) +
-			(piece->offset >> SECTOR_SHIFT);
+	bdev = vss_image_piece_bdev(piece->req, piece->exc, piece->offset,
+				    &sector);
+	if (bdev) {
+		clone->bi_iter.bi_sector = sector;
 		vss_submit_bio_direct(clone);
 		return;
 	}
-	INIT_WORK(&piece->work, vss_image_file_work);
+	INIT_WORK(&piece->work, vss_image_store_work);
 	queue_work(vss_image_wq, &piece->work);
 }
 
@@ -400,10 +408,13 @@ static void vss_image_gather_add(struct vss_image_gather *gather,
 	while (iter.bi_size) {
 		struct bio_vec bv = bio_iter_iovec(bio, iter);
 		struct bio *gathered;
+		sector_t sector;
 
 		if (!gather->piece) {
 			/* Never fails: GFP_NOIO waits for the reserve. */
-			gathered = bio_alloc_bioset(vss_image_piece_bdev(req, exc),
+			gathered = bio_alloc_bioset(vss_image_piece_bdev(req, exc,
+									 offset,
+									 &sector),
 						    BIO_MAX_VECS, REQ_OP_READ,
 						    GFP_NOIO,
 						    &vss_image_bio_set);

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Diff storage. A store hands out chunk-sized slots, grows a file store
- * with fallocate() in steps up to its limit, and reports low space and
- * overflow. Every allocated slot holds a reference on its store, so a
- * store lives exactly as long as some exception points into it.
+ * Diff storage, the part every backend shares. A store hands out
+ * chunk-sized slots, has its backend make room for them up to its limit,
+ * and reports low space and overflow. Every allocated slot holds a
+ * reference on its store, so a store lives exactly as long as some
+ * exception points into it. The backends: store_bdev.c, store_file.c.
  */
 #include "vss.h"
 #include "store.h"
 #include "event.h"
-#include <linux/falloc.h>
 #include <linux/namei.h>
 #include <linux/slab.h>
 #include <linux/xarray.h>
@@ -16,154 +16,12 @@
 /* Stores by id; exceptions name their store by this id. */
 static DEFINE_XARRAY_ALLOC(vss_stores);
 
-static u64 vss_store_grow_step(const struct vss_store *store)
-{
-	u64 step = clamp_t(u64, store->limit / 16, SZ_16M, SZ_1G);
-
-	return round_up(step, 1ULL << store->chunk_shift);
-}
-
-static int vss_store_open_block(struct vss_store *store, const char *path,
-				struct netlink_ext_ack *extack)
-{
-	dev_t dev;
-	u64 capacity;
-	int ret;
-
-	ret = lookup_bdev(path, &dev);
-	if (ret) {
-		NL_SET_ERR_MSG(extack, "cannot resolve the storage device");
-		return ret;
-	}
-	ret = vss_bdev_open(dev, true, store, &store->handle);
-	if (ret == -ENXIO) {
-		NL_SET_ERR_MSG(extack,
-			       "storage device node names no disk (its driver is not loaded)");
-		return ret;
-	}
-	if (ret) {
-		NL_SET_ERR_MSG(extack,
-			       "storage device is in use (mounted or held exclusively)");
-		return ret;
-	}
-	store->backing = store->handle.bdev;
-	capacity = bdev_nr_bytes(store->handle.bdev);
-	if (!store->limit || store->limit > capacity)
-		store->limit = capacity;
-	store->size = store->limit;
-	return 0;
-}
-
-static int vss_store_open_file(struct vss_store *store, const char *path,
-			       bool directory, struct netlink_ext_ack *extack)
-{
-	struct file *file;
-
-	/*
-	 * O_NOATIME: copy-on-write keeps changing the file, so under relatime
-	 * every image read would otherwise dirty the inode again.
-	 */
-	if (directory) {
-		file = filp_open(path, O_RDWR | O_TMPFILE | O_LARGEFILE |
-				 O_NOATIME, 0600);
-	} else {
-		file = filp_open(path, O_RDWR | O_LARGEFILE | O_NOATIME, 0);
-		if (file == ERR_PTR(-EPERM))	/* not the owner's to ask */
-			file = filp_open(path, O_RDWR | O_LARGEFILE, 0);
-	}
-	if (IS_ERR(file)) {
-		if (directory)
-			NL_SET_ERR_MSG(extack,
-				       "cannot create an unnamed file in the storage directory");
-		else
-			NL_SET_ERR_MSG(extack, "cannot open the storage file");
-		return PTR_ERR(file);
-	}
-	store->file = file;
-	store->backing = file_inode(file)->i_sb->s_bdev;
-	if ((file->f_mode & FMODE_CAN_ODIRECT) && store->backing)
-		store->direct_align = bdev_logical_block_size(store->backing);
-	if (!(file->f_mode & FMODE_CAN_WRITE) || !file->f_op->fallocate) {
-		NL_SET_ERR_MSG(extack,
-			       "storage filesystem does not support fallocate");
-		return -EOPNOTSUPP;
-	}
-	if (!store->limit)
-		store->limit = i_size_read(file_inode(file));
-	if (!store->limit) {
-		NL_SET_ERR_MSG(extack, "storage limit is required for an empty file");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/*
- * Reserves [@offset, @offset + @len) of the store's file. As vfs_fallocate()
- * but with the freeze protection taken as vss_file_write() takes it (see
- * vss_file_freeze_protect()), so that copy-on-write never waits for a
- * frozen filesystem. The store's file is vss's own, opened for writing
- * and checked at open; what vfs_fallocate() checks that may change since
- * is checked here.
- */
-static int vss_store_fallocate(struct vss_store *store, loff_t offset,
-			       loff_t len, bool nowait)
-{
-	struct file *file = store->file;
-	struct inode *inode = file_inode(file);
-	int ret;
-
-	if (IS_IMMUTABLE(inode))
-		return -EPERM;
-	if (IS_SWAPFILE(inode))
-		return -ETXTBSY;
-	ret = vss_file_freeze_protect(file, nowait);
-	if (ret)
-		return ret;
-	ret = file->f_op->fallocate(file, 0, offset, len);
-	sb_end_write(inode->i_sb);
-	return ret;
-}
-
-/*
- * Reserves space up to @want bytes (rounded up to a growth step). With
- * @nowait, fails with -EBUSY rather than wait for a frozen filesystem.
- */
-static int vss_store_grow(struct vss_store *store, u64 want, bool nowait)
-{
-	u64 new_size;
-	int ret = 0;
-
-	mutex_lock(&store->grow_lock);
-	if (want <= store->size)
-		goto out;
-	new_size = min(store->limit,
-		       round_up(want, vss_store_grow_step(store)));
-	ret = vss_store_fallocate(store, store->size, new_size - store->size,
-				  nowait);
-	if (!ret)
-		WRITE_ONCE(store->size, new_size);
-out:
-	mutex_unlock(&store->grow_lock);
-	return ret;
-}
-
-/*
- * A block device or a named file can serve several sets at once, but only
- * through one store object: two slot allocators on the same space would
- * overwrite each other's chunks.
- */
-static bool vss_store_same_space(struct vss_store *store, struct inode *inode)
-{
-	switch (store->kind) {
-	case VSS_STORAGE_BLOCK:
-		return S_ISBLK(inode->i_mode) &&
-		       store->handle.bdev->bd_dev == inode->i_rdev;
-	case VSS_STORAGE_FILE:
-		return file_inode(store->file) == inode;
-	default:
-		return false;	/* an unnamed file is never shared */
-	}
-}
+/* The backends, in the order they are asked whether they take a path. */
+static const struct vss_store_ops *const vss_store_backends[] = {
+	&vss_store_bdev_ops,
+	&vss_store_file_ops,
+	&vss_store_tmpfile_ops,
+};
 
 static struct vss_store *vss_store_find_shared(struct inode *inode,
 					       unsigned int chunk_shift,
@@ -177,7 +35,8 @@ static struct vss_store *vss_store_find_shared(struct inode *inode,
 		if (!kref_get_unless_zero(&store->kref))
 			continue;
 		rcu_read_unlock();
-		if (vss_store_same_space(store, inode)) {
+		if (store->ops->same_space &&
+		    store->ops->same_space(store, inode)) {
 			if (store->chunk_shift == chunk_shift)
 				return store;
 			vss_store_put(store);
@@ -235,9 +94,9 @@ bool vss_store_on_device(struct block_device *bdev)
  * @extack: receives the reason of a failure
  *
  * The path may name a block device, a regular file, or a directory in
- * which an unnamed file is created. A file store gets its first growth
- * step reserved at once, so that a full filesystem is reported now rather
- * than at the first write.
+ * which an unnamed file is created: the first backend that accepts it
+ * serves it. A store that grows gets its first room reserved at once, so
+ * that a full filesystem is reported now rather than at the first write.
  *
  * A block device or named file already serving another set is shared:
  * the caller gets the existing store, whose limit stays as it was.
@@ -248,9 +107,10 @@ bool vss_store_on_device(struct block_device *bdev)
 struct vss_store *vss_store_open(const struct vss_store_params *params,
 				 struct netlink_ext_ack *extack)
 {
+	const struct vss_store_ops *ops = NULL;
 	struct vss_store *store;
 	struct path path;
-	umode_t mode;
+	unsigned int i;
 	u32 id;
 	int ret;
 
@@ -259,19 +119,27 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 		NL_SET_ERR_MSG(extack, "storage path does not exist");
 		return ERR_PTR(ret);
 	}
-	mode = d_inode(path.dentry)->i_mode;
+	for (i = 0; i < ARRAY_SIZE(vss_store_backends) && !ops; i++)
+		if (vss_store_backends[i]->accepts(d_inode(path.dentry)))
+			ops = vss_store_backends[i];
 	store = vss_store_find_shared(d_inode(path.dentry), params->chunk_shift,
 				      extack);
 	path_put(&path);
 	if (store)
 		return store;
+	if (!ops) {
+		NL_SET_ERR_MSG(extack,
+			       "storage must be a block device, a file or a directory");
+		return ERR_PTR(-EINVAL);
+	}
 
 	store = kzalloc(sizeof(*store), GFP_KERNEL);
 	if (!store)
 		return ERR_PTR(-ENOMEM);
 	kref_init(&store->kref);
 	ida_init(&store->slots);
-	mutex_init(&store->grow_lock);
+	store->ops = ops;
+	store->kind = ops->kind;
 	store->chunk_shift = params->chunk_shift;
 	store->limit = params->limit;
 	store->path = kstrdup(params->path, GFP_KERNEL);
@@ -280,27 +148,7 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 		goto err_free;
 	}
 
-	if (S_ISBLK(mode)) {
-		store->kind = VSS_STORAGE_BLOCK;
-		ret = vss_store_open_block(store, params->path, extack);
-	} else if (S_ISREG(mode)) {
-		store->kind = VSS_STORAGE_FILE;
-		ret = vss_store_open_file(store, params->path, false, extack);
-	} else if (S_ISDIR(mode)) {
-		store->kind = VSS_STORAGE_TMPFILE;
-		if (!store->limit) {
-			NL_SET_ERR_MSG(extack,
-				       "storage limit is required for a storage directory");
-			ret = -EINVAL;
-		} else {
-			ret = vss_store_open_file(store, params->path, true,
-						  extack);
-		}
-	} else {
-		NL_SET_ERR_MSG(extack,
-			       "storage must be a block device, a file or a directory");
-		ret = -EINVAL;
-	}
+	ret = ops->open(store, params->path, extack);
 	if (ret)
 		goto err_close;
 
@@ -312,11 +160,8 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 		ret = -ENOSPC;
 		goto err_close;
 	}
-	if (store->file) {
-		store->size = i_size_read(file_inode(store->file));
-		ret = vss_store_grow(store, min(store->limit,
-						vss_store_grow_step(store)),
-				     false);
+	if (ops->reserve) {
+		ret = ops->reserve(store, 1ULL << store->chunk_shift, false);
 		if (ret) {
 			NL_SET_ERR_MSG(extack,
 				       "cannot reserve space in the storage filesystem");
@@ -333,9 +178,7 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 	return store;
 
 err_close:
-	if (store->file)
-		fput(store->file);
-	vss_bdev_close(&store->handle, true, true);
+	ops->close(store);
 err_free:
 	kfree(store->path);
 	kfree(store);
@@ -347,9 +190,7 @@ static void vss_store_release(struct kref *kref)
 	struct vss_store *store = container_of(kref, struct vss_store, kref);
 
 	xa_erase(&vss_stores, store->id);
-	if (store->file)
-		fput(store->file);
-	vss_bdev_close(&store->handle, true, true);
+	store->ops->close(store);
 	ida_destroy(&store->slots);
 	kfree(store->path);
 	/* vss_store_find_shared() may be looking at it under RCU. */
@@ -406,7 +247,7 @@ static void vss_store_note_full(struct vss_store *store, int err)
  * @slot: receives the slot number
  * @nowait: fail rather than wait for a file store's frozen filesystem
  *
- * Grows a file store when the slot lies past the space reserved so far.
+ * Has the backend make room when the slot lies past the room made so far.
  * The slot holds a reference on @store until vss_store_free_exc().
  *
  * Return: 0, -ENOSPC when the limit is reached or the filesystem is full,
@@ -426,8 +267,8 @@ int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 	}
 	*slot = ret;
 	end = ((u64)ret + 1) << store->chunk_shift;
-	if (store->file && end > READ_ONCE(store->size)) {
-		ret = vss_store_grow(store, end, nowait);
+	if (store->ops->reserve && end > READ_ONCE(store->size)) {
+		ret = store->ops->reserve(store, end, nowait);
 		if (ret) {
 			ida_free(&store->slots, *slot);
 			vss_store_note_full(store, ret);
@@ -453,11 +294,6 @@ void vss_store_free_exc(unsigned long exc)
 	vss_store_put(store);
 }
 
-sector_t vss_store_sector(struct vss_store *store, u32 slot)
-{
-	return (sector_t)slot << (store->chunk_shift - SECTOR_SHIFT);
-}
-
 /**
  * vss_store_rw_bvec - read or write slots from @slot on from or into pages
  * @store: the store
@@ -467,9 +303,8 @@ sector_t vss_store_sector(struct vss_store *store, u32 slot)
  * @skip: bytes of @bvec to skip before the data starts
  * @bytes: length; more than a chunk runs on into the slots after @slot
  * @write: direction
- * @copy: a copy-on-write's: a write to a file store fails with -EBUSY
- *	  rather than wait for its frozen filesystem, and bypasses the page
- *	  cache where the file allows it (see struct vss_store)
+ * @copy: a copy-on-write's: a write to a store in a filesystem fails with
+ *	  -EBUSY rather than wait for its freeze, and may bypass a page cache
  *
  * Return: 0 or a negative errno.
  */
@@ -477,22 +312,8 @@ int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		      unsigned int nr_bvec, size_t skip, unsigned int bytes,
 		      bool write, bool copy)
 {
-	loff_t pos = (loff_t)slot << store->chunk_shift;
-	unsigned int flags = 0;
-
-	if (store->kind == VSS_STORAGE_BLOCK)
-		return vss_bdev_rw_bvec(store->handle.bdev,
-					vss_store_sector(store, slot), bvec,
-					nr_bvec, skip, bytes, write);
-	if (copy) {
-		flags |= VSS_FILE_NOWAIT;
-		/* Only a device's last, partial chunk may be unaligned. */
-		if (store->direct_align &&
-		    IS_ALIGNED(pos | skip | bytes, store->direct_align))
-			flags |= VSS_FILE_DIRECT;
-	}
-	return vss_file_rw(store->file, pos, bvec, nr_bvec, skip, bytes, write,
-			   flags);
+	return store->ops->rw_bvec(store, slot, bvec, nr_bvec, skip, bytes,
+				   write, copy);
 }
 
 /*
@@ -507,8 +328,29 @@ int vss_store_rw_buf(struct vss_store *store, u32 slot,
 }
 
 /**
- * vss_store_file_rw_bio - read or write a file store from or into a bio
- * @store: a FILE or TMPFILE store
+ * vss_store_map - where an image piece from @slot at @offset is sent
+ * @store: the store
+ * @slot: the piece's first slot
+ * @offset: bytes into @slot where the piece starts
+ * @sector: receives the sector on the returned device
+ *
+ * A piece that starts there may run on into the slots after @slot.
+ *
+ * Return: the device to send the piece's bio to (with
+ * vss_submit_bio_direct()), or NULL when the piece must be moved with
+ * vss_store_rw_bio() from a worker instead.
+ */
+struct block_device *vss_store_map(struct vss_store *store, u32 slot,
+				   u32 offset, sector_t *sector)
+{
+	if (!store->ops->map)
+		return NULL;
+	return store->ops->map(store, slot, offset, sector);
+}
+
+/**
+ * vss_store_rw_bio - read or write a store from or into a bio
+ * @store: a store that vss_store_map() does not map
  * @slot: first slot
  * @offset: byte offset into @slot where the data starts
  * @bio: names the pages (not submitted); its data may run on into the
@@ -519,12 +361,10 @@ int vss_store_rw_buf(struct vss_store *store, u32 slot,
  *
  * Return: 0 or a negative errno.
  */
-int vss_store_file_rw_bio(struct vss_store *store, u32 slot, u32 offset,
-			  struct bio *bio, bool write)
+int vss_store_rw_bio(struct vss_store *store, u32 slot, u32 offset,
+		     struct bio *bio, bool write)
 {
-	return vss_file_rw_bio(store->file,
-			       ((loff_t)slot << store->chunk_shift) + offset,
-			       bio, write);
+	return store->ops->rw_bio(store, slot, offset, bio, write);
 }
 
 void vss_store_exit(void)

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * The diff area: where chunks copied before their first overwrite live.
- * A store is an interface with two backends, a block device and a file
- * (named, or unnamed in a directory); all I/O goes through the block layer
- * or the VFS, never to sectors behind a filesystem's back.
+ *
+ * A store is one interface with interchangeable backends (struct
+ * vss_store_ops), as dm-snapshot's exception stores are: store.c hands
+ * out chunk-sized slots, counts them, shares a store between sets and
+ * reports low space and overflow; a backend says where a slot's bytes
+ * live and moves them. Copy-on-write and image I/O reach storage only
+ * through the functions below, never through a backend's insides, so a
+ * new backend is one file and one line in store.c's list of backends.
  */
 #ifndef VSS_STORE_H
 #define VSS_STORE_H
@@ -14,23 +19,71 @@
 #include "compat.h"
 #include "chunk_io.h"
 
+struct vss_store;
+
+/**
+ * struct vss_store_ops - a storage backend
+ * @kind: what list and events call it
+ * @accepts: may this backend serve @inode, the inode the storage path
+ *	names? The backends are asked in store.c's order.
+ * @open: makes @store serve @path: sets @store->backing, the default
+ *	@store->limit when it is 0, @store->size, and @store->private.
+ *	Undone by @close, also when it fails half way.
+ * @close: releases what @open took; called once, last.
+ * @reserve: makes room for the slots before @end bytes, for a store that
+ *	grows (NULL: all its room exists from @open). With @nowait, fails
+ *	with -EBUSY rather than wait for a frozen filesystem.
+ * @same_space: does @store already serve the space @inode names? Two slot
+ *	allocators on the same space would overwrite each other's chunks.
+ * @rw_bvec: synchronous I/O of @bytes from the start of @slot on (runs on
+ *	into the slots after it), from or into pages; @copy: a
+ *	copy-on-write's write, which must never wait for a frozen filesystem
+ *	(-EBUSY instead) and may bypass a page cache.
+ * @map: where a bio for @slot at @offset bytes goes: the device, with the
+ *	sector in @sector, of a store whose slots a bio may address (one
+ *	that vss_submit_bio_direct() sends untouched); NULL if not, and then
+ *	@rw_bio moves the data from a worker.
+ * @rw_bio: synchronous I/O of the data of @bio (not submitted, it only
+ *	names the pages) at @offset bytes into @slot, running on into the
+ *	slots after it.
+ * @freezable: the store lives in a filesystem that can be frozen: its
+ *	copies fail with -EBUSY meanwhile, rather than hold origin writes.
+ */
+struct vss_store_ops {
+	enum vss_storage_kind kind;
+	bool (*accepts)(struct inode *inode);
+	int (*open)(struct vss_store *store, const char *path,
+		    struct netlink_ext_ack *extack);
+	void (*close)(struct vss_store *store);
+	int (*reserve)(struct vss_store *store, u64 end, bool nowait);
+	bool (*same_space)(const struct vss_store *store, struct inode *inode);
+	int (*rw_bvec)(struct vss_store *store, u32 slot, struct bio_vec *bvec,
+		       unsigned int nr_bvec, size_t skip, unsigned int bytes,
+		       bool write, bool copy);
+	struct block_device *(*map)(struct vss_store *store, u32 slot,
+				    u32 offset, sector_t *sector);
+	int (*rw_bio)(struct vss_store *store, u32 slot, u32 offset,
+		      struct bio *bio, bool write);
+	bool freezable;
+};
+
+extern const struct vss_store_ops vss_store_bdev_ops;
+extern const struct vss_store_ops vss_store_file_ops;
+extern const struct vss_store_ops vss_store_tmpfile_ops;
+
 struct vss_store {
 	struct kref kref;
 	struct rcu_head rcu;
 	int id;				/* in vss_stores, fixed */
-	enum vss_storage_kind kind;	/* fixed */
+	const struct vss_store_ops *ops;	/* fixed */
+	enum vss_storage_kind kind;	/* ops->kind, fixed */
 	char *path;			/* as given at creation, fixed */
-	struct file *file;		/* FILE and TMPFILE kinds */
 	/*
-	 * Copies go to a file store with direct I/O, bypassing the page
-	 * cache, when the file allows it: 0, or the alignment that direct
-	 * I/O needs (the filesystem device's logical block size); fixed.
-	 * Measured in Documentation/performance.rst: first writes go faster
-	 * and no dirty copies pile up in memory. Image I/O stays buffered.
+	 * The device that holds the data (a block store's, or a file
+	 * store's filesystem's); fixed once open. It overlaps no origin.
 	 */
-	unsigned int direct_align;
-	struct vss_bdev_handle handle;	/* BLOCK kind */
-	struct block_device *backing;	/* device that holds the data */
+	struct block_device *backing;
+	void *private;			/* the backend's, fixed once open */
 	unsigned int chunk_shift;	/* log2(chunk bytes), fixed */
 	u64 limit;			/* bytes, fixed */
 	u32 max_slots;			/* limit >> chunk_shift, fixed */
@@ -40,10 +93,9 @@ struct vss_store {
 	atomic_t used_slots;
 
 	/*
-	 * Bytes reserved in the file with fallocate(). Written under
-	 * grow_lock, read without it: it only grows.
+	 * Bytes of room the backend has made; written by the backend (under
+	 * a lock of its own), read without one: it only grows.
 	 */
-	struct mutex grow_lock;
 	u64 size;
 
 	/* Bits of storage-level state, atomic bitops. */
@@ -97,9 +149,23 @@ int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		      bool write, bool copy);
 int vss_store_rw_buf(struct vss_store *store, u32 slot,
 		     struct vss_chunk_buf *buf, bool write);
-int vss_store_file_rw_bio(struct vss_store *store, u32 slot, u32 offset,
-			  struct bio *bio, bool write);
-sector_t vss_store_sector(struct vss_store *store, u32 slot);
+struct block_device *vss_store_map(struct vss_store *store, u32 slot,
+				   u32 offset, sector_t *sector);
+int vss_store_rw_bio(struct vss_store *store, u32 slot, u32 offset,
+		     struct bio *bio, bool write);
+
+/* Does @store wait for a frozen filesystem (see struct vss_store_ops)? */
+static inline bool vss_store_freezable(const struct vss_store *store)
+{
+	return store->ops->freezable;
+}
+
+/* Byte offset of @slot from the start of a store's space. */
+static inline loff_t vss_store_slot_pos(const struct vss_store *store,
+					u32 slot)
+{
+	return (loff_t)slot << store->chunk_shift;
+}
 
 u64 vss_store_used_bytes(struct vss_store *store);
 
