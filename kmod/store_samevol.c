@@ -109,6 +109,12 @@ static int vss_samevol_check_fs(struct vss_store *store,
 			       "storage on a snapshotted device needs ext4 or XFS: this filesystem cannot pin the store's blocks");
 		return -EOPNOTSUPP;
 	}
+	/* Without it, swap_activate() and S_SWAPFILE's users are stubs. */
+	if (!IS_ENABLED(CONFIG_SWAP)) {
+		NL_SET_ERR_MSG(extack,
+			       "storage on a snapshotted device needs a kernel with swap support (CONFIG_SWAP), with which a filesystem pins a file's blocks");
+		return -EOPNOTSUPP;
+	}
 	if (vss_origin_snapshotted_on_device(sb->s_bdev)) {
 		NL_SET_ERR_MSG(extack,
 			       "the storage's device has snapshots that do not exclude a new store: use the storage they use, or delete them");

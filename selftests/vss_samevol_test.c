@@ -276,6 +276,18 @@ FIXTURE_SETUP(samevol)
 	ASSERT_EQ(0, run("mount -t %s %s %s", variant->fs, self->origin,
 			 ORIGIN_MNT));
 	ASSERT_EQ(0, mkdir(STORE_DIR, 0700));
+	if (access("/proc/swaps", F_OK)) {
+		const char *devs[] = { self->origin };
+		struct vss_created made;
+
+		/* A kernel without CONFIG_SWAP cannot pin: a clear refusal. */
+		ASSERT_EQ(-EOPNOTSUPP, vss_create(&self->nl, devs, 1, STORE_DIR,
+						  8 * MiB, 0, 0, &made));
+		ASSERT_NE(NULL, strstr(self->nl.errmsg, "CONFIG_SWAP"))
+			TH_LOG("%s", self->nl.errmsg);
+		ASSERT_EQ(0, run("test -z \"$(ls -A %s)\"", STORE_DIR));
+		SKIP(return, "this kernel has no swap support (CONFIG_SWAP), which a same-volume store needs");
+	}
 	self->now = calloc(DATA_SECTORS, sizeof(*self->now));
 	ASSERT_NE(NULL, self->now);
 	fd = open(DATA_FILE, O_RDWR | O_CREAT, 0600);
@@ -768,6 +780,8 @@ TEST(btrfs_is_refused)
 	ASSERT_NE(NULL, dev);
 	if (run_quiet("command -v mkfs.btrfs"))
 		SKIP(return, "no mkfs.btrfs");
+	if (run_quiet("modprobe -q btrfs; grep -qw btrfs /proc/filesystems"))
+		SKIP(return, "this kernel has no btrfs");
 	ASSERT_EQ(0, vss_nl_open(&nl));
 	ASSERT_EQ(0, run("mkfs.btrfs -q -f %s", dev));
 	ASSERT_EQ(0, run("mkdir -p %s && mount -t btrfs %s %s", ORIGIN_MNT, dev,
