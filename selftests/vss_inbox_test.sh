@@ -197,8 +197,16 @@ kill_at_each_step() {
 		identify)
 			# A writer that fails identify is left out: its components
 			# with it, so no set is taken (exec is given no devices).
-			[ $rc != 0 ] || why="$why rc 0;"
-			grep -q "^  $name .*left out" "$T/kill.out" "$err" || why="$why $name not named as left out;" ;;
+			# The kill races the writer's answer: dead right after
+			# answering identify, it is in the sequence, and its
+			# prepare-backup fails instead.
+			if grep -q "^  $name .*left out" "$T/kill.out" "$err"; then
+				[ $rc != 0 ] || why="$why rc 0;"
+			else
+				[ $rc = 11 ] || why="$why rc $rc, not 11 (a writer failed);"
+				grep -q "writer $name failed at prepare-backup" "$err" ||
+					why="$why $name neither left out at identify nor failed at prepare-backup;"
+			fi ;;
 		post-snapshot)
 			# Dead during post-snapshot, or right after answering it:
 			# the set is deleted either way, by the abort (before the
