@@ -101,7 +101,7 @@ void vss_event_storage(struct vss_store *store, enum vss_event event)
 	if (!skb)
 		return;
 	if (nla_put_string(skb, VSS_A_STORAGE_PATH, store->path) ||
-	    nla_put_u32(skb, VSS_A_STORAGE_KIND, store->kind) ||
+	    nla_put_u32(skb, VSS_A_STORAGE_KIND, store->ops->kind) ||
 	    nla_put_u64_64bit(skb, VSS_A_STORAGE_USED,
 			      vss_store_used_bytes(store), VSS_A_PAD) ||
 	    nla_put_u64_64bit(skb, VSS_A_STORAGE_LIMIT, store->limit,

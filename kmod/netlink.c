@@ -183,7 +183,7 @@ int vss_nl_put_snapshot(struct sk_buff *skb, struct vss_snapshot *snap)
 	    nla_put_u32(skb, VSS_A_STATE, state) ||
 	    nla_put_u32(skb, VSS_A_CHUNK_SIZE, 1U << origin->chunk_shift) ||
 	    nla_put_string(skb, VSS_A_STORAGE_PATH, store->path) ||
-	    nla_put_u32(skb, VSS_A_STORAGE_KIND, store->kind) ||
+	    nla_put_u32(skb, VSS_A_STORAGE_KIND, store->ops->kind) ||
 	    nla_put_u64_64bit(skb, VSS_A_STORAGE_USED,
 			      vss_store_used_bytes(store), VSS_A_PAD) ||
 	    nla_put_u64_64bit(skb, VSS_A_STORAGE_SIZE,

@@ -147,7 +147,6 @@ struct vss_store *vss_store_open(const struct vss_store_params *params,
 	kref_init(&store->kref);
 	ida_init(&store->slots);
 	store->ops = ops;
-	store->kind = ops->kind;
 	store->chunk_shift = params->chunk_shift;
 	store->limit = params->limit;
 	store->path = kstrdup(params->path, GFP_KERNEL);

@@ -93,7 +93,6 @@ struct vss_store {
 	struct rcu_head rcu;
 	int id;				/* in vss_stores, fixed */
 	const struct vss_store_ops *ops;	/* fixed */
-	enum vss_storage_kind kind;	/* ops->kind, fixed */
 	char *path;			/* as given at creation, fixed */
 	/*
 	 * The device that holds the data (a block store's, or a file

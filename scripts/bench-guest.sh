@@ -29,7 +29,7 @@
 #   VSS_BENCH_VSSCTL   vssctl to use (default: the one on PATH, build/bin)
 #   VSS_BENCH_ONLY     space-separated phases to run (default: all):
 #                      precond matrix chunks sparse seq read hold mem cbt
-#                      pairs writers
+#                      pairs writers pgbench
 set -uo pipefail
 
 out=${1:?usage: bench-guest.sh OUT.json}
@@ -845,6 +845,192 @@ if want writers; then
 	log "writers: request-to-commit and frozen time with 0, 1 and 8 writers (processes and hooks)"
 	cleanup
 	writers_phase
+	cleanup
+fi
+
+# --- pgbench: a database through a backup ----------------------------------------------
+
+# PostgreSQL 15 on an ext4 LV of its own (what vda has left), pgbench
+# (TPC-B-like, 4 clients, every transaction logged) for a fixed time. Each
+# repetition runs it three times, in this order:
+#   none    no backup;
+#   backup  a backup through vsswriterd and the in-box writer, START_AT
+#           seconds in: vssctl exec (the writer's pg_backup_start, the set,
+#           its backup_label into the image, pg_backup_stop) running tar of
+#           the mounted image into a file on another disk (an ext4 LV on
+#           vdb); the diff storage is bench/store;
+#   hold    the same set through the same writer, but COMMAND only sleeps
+#           as long as tar took: what the writer and the snapshot cost,
+#           without the backup tool's own reads competing for the CPUs and
+#           the disks.
+# The window of each figure is vssctl exec's run (from its start to its
+# end); for none, the same seconds of its run as the backup's window; and
+# "around", the backup run's own seconds outside its window (from 2 s in
+# to the backup's start, from 1 s after its end to 1 s before pgbench's),
+# a baseline that the host's drift between runs does not touch.
+# Figures: transactions a second, latency p50, p99, max, and the longest
+# time no transaction completed, from pgbench's log.
+pgbench_phase() {
+	local P=/tmp/bench-pg pgbin=/usr/lib/postgresql/15/bin k mode dpid wpid bpid rc
+	local t_run0 t_end t_b0 t_b1 off0 off1 dur start_at=8 pg_reps hold_s tar_s=10
+	local t_none0=0 bytes has_label held frozen
+	local writer=$VSS_REPO/build/bin/vss-writer-postgresql
+	if [ -n "$quick" ]; then dur=25 pg_reps=1; else dur=45 pg_reps=3; fi
+	[ -x "$pgbin/postgres" ] && [ -x "$pgbin/pgbench" ] && [ -x "$writer" ] || {
+		log "pgbench: needs postgresql-15 (scripts/deps.sh) and $writer (make tools)"
+		rec '{"kind":"error","what":"pgbench: postgresql-15 or the writer missing"}'
+		return 1
+	}
+	as_pg() { su postgres -s /bin/sh -c "$*"; }
+	rm -rf "$P"
+	mkdir -p "$P/data" "$P/bak" "$P/run"
+	if ! lvcreate -q -y -l 100%FREE -n pg bench "$disk1" >/dev/null ||
+		! lvcreate -q -y -L 1G -n bak bench "$disk2" >/dev/null ||
+		! mkfs.ext4 -q -F /dev/bench/pg || ! mkfs.ext4 -q -F /dev/bench/bak ||
+		! mount /dev/bench/pg "$P/data" || ! mount /dev/bench/bak "$P/bak"; then
+		rec '{"kind":"error","what":"pgbench: LVs"}'
+		return 1
+	fi
+	chown postgres: "$P/data" "$P/run" "$P/bak"
+	if ! as_pg "$pgbin/initdb -D $P/data/main" >"$raw/pg-initdb.log" 2>&1 ||
+		! as_pg "$pgbin/pg_ctl -D $P/data/main -l $P/run/pg.log -w -t 300 -o '-c unix_socket_directories=$P/run -c listen_addresses= -c shared_buffers=64MB -c max_wal_size=64MB -c min_wal_size=32MB' start" >/dev/null ||
+		! as_pg "$pgbin/pgbench -h $P/run -i -q -s 3 postgres" >"$raw/pgbench-init.log" 2>&1; then
+		log "pgbench: the server did not start: $(tail -3 "$P/run/pg.log" 2>/dev/null)"
+		rec '{"kind":"error","what":"pgbench: server"}'
+		return 1
+	fi
+	as_pg "psql -h $P/run -X -q -c 'VACUUM ANALYZE' -c CHECKPOINT postgres" >/dev/null 2>&1
+	log "pgbench: $(df -h --output=size,used "$P/data" | tail -n1 | awk '{print $2 " of " $1}') of bench/pg used after pgbench -i -s 3"
+	printf '[vsswriterd]\nstep-timeout = 30s\n' >"$P/writerd.conf"
+	vsswriterd --foreground -c "$P/writerd.conf" >>"$raw/pg-writerd.log" 2>&1 &
+	dpid=$!
+	for ((k = 0; k < 100; k++)); do "$VSSCTL" writers >/dev/null 2>&1 && break; sleep 0.1; done
+	"$writer" --conninfo "host=$P/run dbname=postgres user=postgres" >>"$raw/pg-writer.log" 2>&1 &
+	wpid=$!
+	for ((k = 0; k < 100; k++)); do
+		"$VSSCTL" --json writers 2>/dev/null |
+			jq -e '.[] | select(.name == "postgresql") | .connected' >/dev/null && break
+		sleep 0.1
+	done
+	# window_stats MODE REP LOGDIR FROM_US TO_US [EXTRA-JSON [FROM2_US TO2_US]]:
+	# the record of one window (or of two, as one).
+	window_stats() {
+		local n extra=${6:-} c=${7:-0} d=${8:-0}
+		[ -n "$extra" ] || extra='{}'
+		cat "$3"/tx* 2>/dev/null |
+			awk -v a="$4" -v b="$5" -v c="$c" -v d="$d" '{ t = $5 * 1000000 + $6
+				if ((t >= a && t <= b) || (t >= c && t <= d)) print $3, t }' >"$P/win"
+		n=$(wc -l <"$P/win")
+		if [ "$n" = 0 ]; then
+			log "pgbench $1 #$2: no transaction in the window ($(tail -n2 "$3/pgbench.out"))"
+			rec "{\"kind\":\"error\",\"what\":\"pgbench $1 $2: no transactions\"}"
+			return 1
+		fi
+		cut -d' ' -f1 "$P/win" | sort -n >"$P/lat"
+		cut -d' ' -f2 "$P/win" | sort -n >"$P/done"
+		jq -cn --arg mode "$1" --argjson rep "$2" --argjson n "$n" \
+			--argjson window_us "$(($5 - $4 + d - c))" \
+			--argjson p50 "$(awk -v n="$n" 'NR == int(n * 0.50) + 1' "$P/lat")" \
+			--argjson p99 "$(awk -v n="$n" 'NR == int(n * 0.99) + 1' "$P/lat")" \
+			--argjson max "$(tail -n1 "$P/lat")" \
+			--argjson gap "$(awk -v a="$4" -v b="$5" -v c="$c" -v d="$d" 'BEGIN { p = a; q = c }
+				$1 <= b { if ($1 - p > m) m = $1 - p; p = $1; next }
+				{ if ($1 - q > m) m = $1 - q; q = $1 }
+				END { if (b - p > m) m = b - p; if (d > c && d - q > m) m = d - q; print m + 0 }' "$P/done")" \
+			--argjson tps_run "$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' "$3/pgbench.out" | head -n1 | grep . || echo null)" \
+			--argjson extra "$extra" \
+			'{kind: "pgbench", mode: $mode, rep: $rep, transactions: $n, window_us: $window_us,
+			  tps: ($n / ($window_us / 1e6)), lat_p50_us: $p50, lat_p99_us: $p99, lat_max_us: $max,
+			  max_gap_us: $gap, tps_whole_run: $tps_run} + $extra' >>"$records"
+		log "pgbench $1 #$2: $(tail -n1 "$records" | jq -r '"\(.tps | floor) tps over \(.window_us / 1e6) s, latency p50 \(.lat_p50_us / 1000) ms, p99 \(.lat_p99_us / 1000) ms, max \(.lat_max_us / 1000) ms, longest gap \(.max_gap_us / 1000) ms"')"
+	}
+	# pg_run MODE REP: one pgbench run, logged into $P/log-MODE.
+	pg_run() {
+		local d=$P/log-$1
+		rm -rf "$d"
+		install -d -o postgres "$d"
+		t_run0=$(($(date +%s%N) / 1000))
+		as_pg "cd $d && $pgbin/pgbench -h $P/run -c 4 -j 2 -T $dur -l --log-prefix=$d/tx postgres" \
+			>"$d/pgbench.out" 2>&1 &
+		bpid=$!
+		sleep "$start_at"
+		if [ "$1" = none ]; then
+			t_none0=$t_run0
+			wait "$bpid"
+			return 0
+		fi
+		rm -f "$P/bak/pg.tar"
+		t_b0=$(($(date +%s%N) / 1000))
+		if [ "$1" = backup ]; then
+			"$VSSCTL" exec --storage "$store" -- sh -c 'tar -cf "$1" -C "$VSS_MOUNT_ROOT" .' _ "$P/bak/pg.tar" \
+				>"$raw/pg-exec-$1-$2.out" 2>&1
+		else
+			"$VSSCTL" exec --storage "$store" -- sleep "$hold_s" >"$raw/pg-exec-$1-$2.out" 2>&1
+		fi
+		rc=$?
+		t_b1=$(($(date +%s%N) / 1000))
+		wait "$bpid"
+		t_end=$(($(date +%s%N) / 1000))
+		[ "$rc" = 0 ] || { log "pgbench: vssctl exec ($1 #$2) failed: $(tail -n3 "$raw/pg-exec-$1-$2.out")"
+			rec "{\"kind\":\"error\",\"what\":\"pgbench: vssctl exec $1 $2\"}"; }
+		# pgbench must outlast the backup, or its window holds idle time.
+		[ "$t_b1" -lt "$((t_end - 500000))" ] || log "pgbench $1 #$2: WARNING: the backup outlasted pgbench"
+		bytes=$(stat -c %s "$P/bak/pg.tar" 2>/dev/null || echo 0)
+		has_label=$(tar -tf "$P/bak/pg.tar" 2>/dev/null | grep -c 'main/backup_label$')
+		# vsswriterd's own figures for this set.
+		held=$(sed -n 's/.* created (writes held \([0-9]*\) us, writers frozen \([0-9]*\) us).*/\1/p' "$raw/pg-writerd.log" | tail -n1)
+		frozen=$(sed -n 's/.* created (writes held \([0-9]*\) us, writers frozen \([0-9]*\) us).*/\2/p' "$raw/pg-writerd.log" | tail -n1)
+		off0=$((t_b0 - t_run0))
+		off1=$((t_b1 - t_run0))
+		window_stats "$1" "$2" "$P/log-$1" "$t_b0" "$t_b1" "$(jq -cn --argjson rc "$rc" \
+			--argjson bytes "$bytes" --argjson lab "${has_label:-0}" \
+			--argjson held "${held:-null}" --argjson frozen "${frozen:-null}" \
+			--argjson inside "$([ "$t_b1" -lt "$((t_end - 500000))" ] && echo true || echo false)" \
+			'{exec_rc: $rc, tar_bytes: $bytes, backup_label: ($lab > 0), inside_run: $inside,
+			  writes_held_us: $held, writers_frozen_us: $frozen}')"
+		# The no-backup run over the same seconds of its own run, and
+		# the backup run outside its window.
+		if [ "$1" = backup ]; then
+			window_stats around "$2" "$P/log-$1" "$((t_run0 + 2000000))" "$t_b0" '{}' \
+				"$((t_b1 + 1000000))" "$((t_end - 1000000))"
+			window_stats none "$2" "$P/log-none" "$((t_none0 + off0))" "$((t_none0 + off1))" \
+				"{\"offset_us\":$off0}"
+			tar_s=$(( (off1 - off0 + 500000) / 1000000 ))
+		fi
+		"$VSSCTL" delete --all >/dev/null 2>&1
+	}
+	for ((k = 1; k <= pg_reps; k++)); do
+		pg_run none "$k"
+		pg_run backup "$k"
+		# As long as the backup took, less the ~2 s the set takes to make.
+		hold_s=$((tar_s > 4 ? tar_s - 2 : 2))
+		pg_run hold "$k"
+	done
+	kill "$wpid" 2>/dev/null
+	wait "$wpid" 2>/dev/null
+	kill "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+	as_pg "$pgbin/pg_ctl -D $P/data/main -m fast -w stop" >/dev/null 2>&1
+	cp "$P/run/pg.log" "$raw/pg-server.log" 2>/dev/null
+	umount "$P/data" "$P/bak"
+	# A device's changed-block tracking outlives its last snapshot, and
+	# holds the device open.
+	"$VSSCTL" untrack /dev/bench/pg >/dev/null 2>&1
+	# udev's blkid may still hold an LV just unmounted.
+	udevadm settle 2>/dev/null
+	for ((k = 0; k < 20; k++)); do
+		lvremove -q -y bench/pg bench/bak >/dev/null 2>&1 && break
+		sleep 0.5
+	done
+	[ "$k" -lt 20 ] || { log "pgbench: cannot remove bench/pg, bench/bak: $(lvremove -q -y bench/pg bench/bak 2>&1)"
+		rec '{"kind":"error","what":"pgbench: lvremove"}'; }
+	rm -rf "$P"
+}
+
+if want pgbench; then
+	log "pgbench: TPS and latency with no backup and through a backup with the PostgreSQL writer"
+	cleanup
+	pgbench_phase
 	cleanup
 fi
 

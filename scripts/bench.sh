@@ -13,7 +13,8 @@
 #   --kernel K      guest kernel series (default: $VSS_KERNEL, else 6.12)
 #   --quick         a short pass (64 MiB region, one repetition) to try things
 #   --only PHASES   only these phases (quoted, space-separated, from: precond
-#                   matrix chunks sparse seq read hold mem cbt pairs writers), e.g. --only
+#                   matrix chunks sparse seq read hold mem cbt pairs writers
+#                   pgbench), e.g. --only
 #                   "precond read" while working on image reads; results go
 #                   to results/bench/<kernel>-only-<phases>.*, never to the
 #                   documented plot
@@ -51,8 +52,8 @@ name=$series
 if [ -n "${VSS_BENCH_ONLY:-}" ]; then
 	for phase in $VSS_BENCH_ONLY; do
 		case $phase in
-		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt|pairs|writers) ;;
-		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt pairs writers)" >&2; exit 2 ;;
+		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt|pairs|writers|pgbench) ;;
+		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt pairs writers pgbench)" >&2; exit 2 ;;
 		esac
 	done
 	name=$series-only-$(tr -s ' ' '-' <<<"$VSS_BENCH_ONLY" | sed 's/^-//; s/-$//')
@@ -94,7 +95,7 @@ if [ -z "$report_only" ]; then
 	t0=$(date +%s)
 	rc=0
 	TMPDIR=$tmp VSS_BENCH_VSSCTL=$vssctl scripts/vm-run --kernel "$series" \
-		--disk 1792M --disk 5632M --timeout 4500 \
+		--disk 1792M --disk 5632M --timeout 6000 \
 		--log "$outdir/$name.dmesg" \
 		-- "$repo/scripts/bench-guest.sh" "$json" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 	t1=$(date +%s)
@@ -471,6 +472,61 @@ if wr:
         p(f"  {names[cfg]:34} request to commit {rc / 1000:6.1f}{extra}; reply {x['reply_us'] / 1000:.1f}; {len(rs)} runs")
     S["writers"] = W
 
+# pgbench: a database through a backup with its writer, against no backup.
+def fmt_or(v, unit, spec):
+    return "-" if v is None else format(v / unit, spec)
+pg = [r for r in recs if r["kind"] == "pgbench"]
+if pg:
+    G = {}
+    p("")
+    p("pgbench (PostgreSQL 15, TPC-B-like, 4 clients): no backup, through a backup "
+      "(vssctl exec + tar, with the writer), and the same set held as long with no copy; "
+      "medians over the runs, each over vssctl exec's window")
+    for mode, name in (("none", "no backup"), ("around", "backup run, outside"), ("backup", "during the backup"),
+                       ("hold", "set held, no copy")):
+        rs = [r for r in pg if r["mode"] == mode]
+        if not rs:
+            continue
+        G[mode] = {k: med([r.get(k) for r in rs]) for k in
+                   ("tps", "lat_p50_us", "lat_p99_us", "lat_max_us", "max_gap_us", "window_us",
+                    "writes_held_us", "writers_frozen_us")}
+        G[mode]["runs"] = len(rs)
+        x = G[mode]
+        extra = ""
+        if mode in ("backup", "hold"):
+            ms = lambda v: "-" if v is None else f"{v / 1000:.1f}"
+            extra = (f"; window {x['window_us'] / 1e6:.1f} s, writes held {fmt_or(x['writes_held_us'], 1, '.0f')} us, "
+                     f"writer frozen {ms(x['writers_frozen_us'])} ms")
+        if mode == "backup":
+            extra += (f", tar {(med([r.get('tar_bytes') for r in rs]) or 0) / 2**20:.0f} MiB, "
+                      f"backup_label in {sum(1 for r in rs if r.get('backup_label'))}/{len(rs)}")
+        p(f"  {name:18} {x['tps']:7.1f} tps, latency p50 {x['lat_p50_us'] / 1000:6.1f} ms, "
+          f"p99 {x['lat_p99_us'] / 1000:6.1f} ms, max {x['lat_max_us'] / 1000:6.1f} ms, "
+          f"longest gap {x['max_gap_us'] / 1000:6.1f} ms; {len(rs)} runs{extra}")
+    for mode in ("backup", "hold"):
+        if "none" not in G or mode not in G:
+            continue
+        # Each run against the no-backup run of its repetition.
+        pairs = [(a, b) for a in pg if a["mode"] == "none" for b in pg
+                 if b["mode"] == mode and b["rep"] == a["rep"]]
+        G[mode]["lost"] = 1 - G[mode]["tps"] / G["none"]["tps"] if G["none"]["tps"] else None
+        G[mode]["stall_p99_us"] = G[mode]["lat_p99_us"] - G["none"]["lat_p99_us"]
+        G[mode]["lost_paired"] = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
+        G[mode]["stall_p99_paired_us"] = med([b["lat_p99_us"] - a["lat_p99_us"] for a, b in pairs])
+        x = G[mode]
+        p(f"  {mode:18} vs no backup: {100 * x['lost']:+.1f}% tps lost (paired {100 * x['lost_paired']:+.1f}%), "
+          f"p99 {x['stall_p99_us'] / 1000:+.1f} ms (paired {x['stall_p99_paired_us'] / 1000:+.1f} ms)")
+    # The backup against its own run's seconds outside the backup.
+    pairs = [(a, b) for a in pg if a["mode"] == "around" for b in pg
+             if b["mode"] == "backup" and b["rep"] == a["rep"]]
+    if pairs and "backup" in G:
+        G["backup"]["lost_in_run"] = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
+        G["backup"]["stall_p99_in_run_us"] = med([b["lat_p99_us"] - a["lat_p99_us"] for a, b in pairs])
+        x = G["backup"]
+        p(f"  backup             vs its own run outside the backup: {100 * x['lost_in_run']:+.1f}% tps lost, "
+          f"p99 {x['stall_p99_in_run_us'] / 1000:+.1f} ms (medians of {len(pairs)} runs)")
+    S["pgbench"] = G
+
 # --- targets ---
 T = []
 def target(name, value, ok, shown):
@@ -585,6 +641,20 @@ for cfg, name in (("proc-8", "8 writer processes"), ("hook-8", "8 hooks")):
     target(f"application frozen < 50 ms, {name} (median)", f, None if f is None else f < 50000,
            "-" if f is None else f"{f / 1000:.1f} ms (max {x['frozen_max_us'] / 1000:.1f} ms, "
            f"{x['frozen_samples']} samples)")
+G = S.get("pgbench", {}).get("backup", {})
+N = S.get("pgbench", {}).get("none", {})
+st = G.get("stall_p99_us")
+target("pgbench stall < 100 ms at p99 during a backup with the writer (p99 latency added vs no backup)",
+       st, None if st is None else st < 100000,
+       "-" if st is None else f"{st / 1000:+.1f} ms (p99 {G['lat_p99_us'] / 1000:.1f} vs "
+       f"{N['lat_p99_us'] / 1000:.1f} ms; paired {G['stall_p99_paired_us'] / 1000:+.1f} ms, "
+       f"in the run {fmt_or(G.get('stall_p99_in_run_us'), 1000, '+.1f')} ms; "
+       f"max {G['lat_max_us'] / 1000:.0f} ms, longest gap {G['max_gap_us'] / 1000:.0f} ms)")
+lo = G.get("lost")
+target("pgbench throughput lost < 5% over the backup's duration", lo, None if lo is None else lo < 0.05,
+       "-" if lo is None else f"{100 * lo:.1f}% ({G['tps']:.1f} vs {N['tps']:.1f} tps; "
+       f"paired {100 * G['lost_paired']:.1f}%, in the run {fmt_or(G.get('lost_in_run'), 0.01, '.1f')}%; "
+       f"backup {G['window_us'] / 1e6:.1f} s)")
 S["targets"] = T
 bad = [r for r in recs if r["kind"] in ("error",)]
 badstate = [r for r in recs if (r["kind"] == "vss_state" and r["failed"]) or (r["kind"] == "dm_state" and r["invalid"])]

@@ -151,9 +151,16 @@ suite_vm_options() {
 
 section() { printf '\n# %s\n' "$*"; }
 
-deps_args=()
-[[ " $kernels " != *" debug "* ]] || deps_args+=(--debug-kernel)
-bash scripts/deps.sh "${deps_args[@]}" || { echo "deps: failed"; echo "0 passed, 1 failed"; exit 1; }
+bash scripts/deps.sh || { echo "deps: failed"; echo "0 passed, 1 failed"; exit 1; }
+# The debug kernel builds in the background, niced: on a fresh machine its
+# build (about 21 CPU-minutes) would otherwise come first and alone, while
+# the VM suites of 6.1 and 6.12 leave one of the two cores idle much of the
+# time. Its build checks and suites run last, once it is there.
+debug_build_pid=
+if [[ " $kernels " == *" debug "* ]]; then
+	nice -n 19 bash scripts/deps.sh --debug-kernel >"$results/debug-kernel-build.log" 2>&1 &
+	debug_build_pid=$!
+fi
 
 read_suites
 section "the test runner's own checks"
@@ -204,11 +211,11 @@ else
 	fail "in-box writers host unit tests (writers/tests)" "$results/host-unit-writers.log"
 fi
 
-section "build checks"
-checkpatch=$cache/kernel-tools/scripts/checkpatch.pl
-for k in $kernels; do
+# build_check KERNEL: vss.ko for it with W=1 and sparse, no warnings;
+# then the plain module, as the VM suites load it.
+build_check() {
+	local k=$1 log=$results/build-$1.log
 	. "$cache/kernels/$k.env"
-	log=$results/build-$k.log
 	rm -f "build/$KVER/kmod/"*.o
 	if make -s module KDIR="$KDIR" KVER="$KVER" KBUILD_FLAGS="W=1 C=2" >"$log" 2>&1 &&
 		! grep -E 'warning:|error:' "$log" | grep -q .; then
@@ -216,6 +223,13 @@ for k in $kernels; do
 	else
 		fail "vss.ko builds for $KVER with W=1 and sparse, no warnings" "$log"
 	fi
+	make -s module KDIR="$KDIR" KVER="$KVER" >/dev/null 2>&1
+}
+
+section "build checks"
+checkpatch=$cache/kernel-tools/scripts/checkpatch.pl
+for k in $kernels; do
+	[ "$k" = debug ] || build_check "$k"
 done
 log=$results/checkpatch.log
 # The compat header compares kernel versions: that is its whole purpose.
@@ -234,53 +248,65 @@ if make -s tools >"$log" 2>&1 && make -s -C selftests O="$repo/build" >>"$log" 2
 else
 	fail "vssctl, libvss, vsswriterd, libvsswriter and the selftests build with -Werror" "$log"
 fi
-# Modules for every kernel, as the VM suites load them.
-for k in $kernels; do
-	. "$cache/kernels/$k.env"
-	make -s module KDIR="$KDIR" KVER="$KVER" >/dev/null 2>&1
-done
+# run_suites KERNEL...: every suite of the list on those kernels.
+run_suites() {
+	local i name opts cmd suite_kernels k dir tap t0 rc before
+	for i in "${!suite_names[@]}"; do
+		name=${suite_names[$i]} opts=${suite_opts[$i]} cmd=${suite_cmds[$i]}
+		[ -z "$only_suites" ] || [[ " $only_suites " == *" $name "* ]] || continue
+		suite_kernels=$(suite_option_kernels "$opts")
+		opts=$(suite_vm_options "$opts")
+		for k in "$@"; do
+			[ -z "$suite_kernels" ] || [[ ",$suite_kernels," == *",$k,"* ]] || continue
+			dir=$results/$k
+			mkdir -p "$dir"
+			tap=$dir/$name.tap
+			t0=$SECONDS
+			if [ "$opts" = --host ]; then
+				# A test that boots VMs itself (several boots on one disk).
+				VSS_KERNEL=$k VSS_RESULTS=$dir/$name $cmd >"$tap" 2>"$dir/$name.stderr"
+			else
+				# shellcheck disable=SC2086
+				scripts/vm-run --quiet --kernel "$k" $opts --log "$dir/$name.dmesg" \
+					-- $cmd >"$tap" 2>"$dir/$name.stderr"
+			fi
+			rc=$?
+			before=$failed
+			count_tap "$tap" "$k/$name"
+			case $rc in
+			0) ;;
+			124)
+				failed=$((failed + 1))
+				failures+=("$k/$name: timed out (see $dir/$name.stderr)") ;;
+			125)
+				failed=$((failed + 1))
+				failures+=("$k/$name: guest kernel log or harness (see $dir/$name.stderr)")
+				sed 's/^/#   /' "$dir/$name.stderr" | tail -n 20 ;;
+			*)
+				if [ "$failed" = "$before" ]; then
+					failed=$((failed + 1))
+					failures+=("$k/$name: exit status $rc with no failing test")
+				fi ;;
+			esac
+			printf '# %-28s %-5s exit %s, %d s\n' "$name" "$k" "$rc" $((SECONDS - t0))
+		done
+	done
+}
 
 section "VM suites"
-for i in "${!suite_names[@]}"; do
-	name=${suite_names[$i]} opts=${suite_opts[$i]} cmd=${suite_cmds[$i]}
-	[ -z "$only_suites" ] || [[ " $only_suites " == *" $name "* ]] || continue
-	suite_kernels=$(suite_option_kernels "$opts")
-	opts=$(suite_vm_options "$opts")
-	for k in $kernels; do
-		[ -z "$suite_kernels" ] || [[ ",$suite_kernels," == *",$k,"* ]] || continue
-		dir=$results/$k
-		mkdir -p "$dir"
-		tap=$dir/$name.tap
-		t0=$SECONDS
-		if [ "$opts" = --host ]; then
-			# A test that boots VMs itself (several boots on one disk).
-			VSS_KERNEL=$k VSS_RESULTS=$dir/$name $cmd >"$tap" 2>"$dir/$name.stderr"
-		else
-			# shellcheck disable=SC2086
-			scripts/vm-run --quiet --kernel "$k" $opts --log "$dir/$name.dmesg" \
-				-- $cmd >"$tap" 2>"$dir/$name.stderr"
-		fi
-		rc=$?
-		before=$failed
-		count_tap "$tap" "$k/$name"
-		case $rc in
-		0) ;;
-		124)
-			failed=$((failed + 1))
-			failures+=("$k/$name: timed out (see $dir/$name.stderr)") ;;
-		125)
-			failed=$((failed + 1))
-			failures+=("$k/$name: guest kernel log or harness (see $dir/$name.stderr)")
-			sed 's/^/#   /' "$dir/$name.stderr" | tail -n 20 ;;
-		*)
-			if [ "$failed" = "$before" ]; then
-				failed=$((failed + 1))
-				failures+=("$k/$name: exit status $rc with no failing test")
-			fi ;;
-		esac
-		printf '# %-28s %-5s exit %s, %d s\n' "$name" "$k" "$rc" $((SECONDS - t0))
-	done
-done
+t_suites=$SECONDS
+run_suites $(for k in $kernels; do [ "$k" = debug ] || echo "$k"; done)
+if [ -n "$debug_build_pid" ]; then
+	section "the debug kernel"
+	t_wait=$SECONDS
+	if wait "$debug_build_pid"; then
+		pass "the debug kernel is built (waited $((SECONDS - t_wait)) s for it after the other kernels' $((t_wait - t_suites)) s of suites)"
+		build_check debug
+		run_suites debug
+	else
+		fail "the debug kernel builds (scripts/deps.sh --debug-kernel)" "$results/debug-kernel-build.log"
+	fi
+fi
 
 section "summary"
 for f in "${skips[@]}"; do printf 'SKIPPED: %s\n' "$f"; done

@@ -17,7 +17,14 @@
 #     committed row is there, CHECK TABLE is clean;
 #   - a server that is down vetoes the set with the server's message;
 #     COMMAND's exit status is vssctl's; vssctl exec killed with SIGKILL
-#     while COMMAND runs leaves nothing mounted, held or frozen.
+#     while COMMAND runs leaves nothing mounted, held or frozen;
+#   - each writer SIGKILLed at each step (identify .. backup-complete), and
+#     each server stopped during the backup (before the writers' freeze, and
+#     after the commit before their thaw): a veto or abort naming the
+#     writer (after the commit: the set deleted, or a failed
+#     backup-complete), nothing frozen or left within the step limit + 1 s,
+#     the server undisturbed (writes and DDL go on, no session, slot or
+#     BACKUP STAGE left, a new backup starts at once).
 #
 # Disks: 0 pg data, 1 pg WAL, 2 backup repositories and the diff storage,
 #        3 4 the PostgreSQL restore, 5 my data, 6 my logs, 7 8 the MariaDB
@@ -30,7 +37,7 @@ read -r -a disks <<<"${VSS_DISKS:-}"
 # shellcheck source=selftests/tap.sh
 . "$repo/selftests/tap.sh"
 
-PLAN=33
+PLAN=53
 if [ "$(id -u)" != 0 ] || [ ${#disks[@]} -lt 9 ]; then
 	echo "1..0 # SKIP needs root and nine scratch disks"
 	exit 0
@@ -85,7 +92,7 @@ export -f fs_thawed no_sets no_image_mounted nothing_left writers_stable
 cleanup() {
 	local p
 	for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
-	as_pg "$PGBIN/pg_ctl -D $PGDATA -m immediate -w stop" >/dev/null 2>&1
+	as_pg "$PGBIN/pg_ctl -D $PGDATA/main -m immediate -w stop" >/dev/null 2>&1
 	[ -f "$T/myrun/my.pid" ] && kill "$(cat "$T/myrun/my.pid")" 2>/dev/null
 	sleep 1
 	[ -n "${daemon_pid:-}" ] && kill "$daemon_pid" 2>/dev/null
@@ -103,10 +110,183 @@ mkfs.ext4 -q -F "${disks[0]}" && mkfs.xfs -q -f "${disks[1]}" &&
 	mount "${disks[5]}" "$MYDATA" && mount "${disks[6]}" "$MYLOG"
 mkdir -p "$STORE" /tmp/inbox/repo/restore
 install -d -o mysql "$T/myrun"
-printf '[vsswriterd]\nstep-timeout = 30s\n' >"$T/vsswriterd.conf"
+# The hooks that stop a server during a backup (present only while those
+# cases run): one before the database writers' freeze, one after the commit
+# and before their thaw.
+mkdir -p "$T/hooks"
+cat >"$T/vsswriterd.conf" <<EOF
+[vsswriterd]
+step-timeout = 30s
+hook-dir = $T/hooks
+[hook 10-stop-before-freeze]
+class = front-end
+[hook 90-stop-before-thaw]
+class = system
+EOF
 vsswriterd --foreground -c "$T/vsswriterd.conf" >>"$daemon_log" 2>&1 &
 daemon_pid=$!
 wait_for 10 vssctl writers >/dev/null 2>&1
+
+# --- a writer killed at each step, a server stopped during the backup -------------
+# The kill comes from vss_test_writer --kill-at, a writer of its own that
+# SIGKILLs the database writer while it handles STEP. At freeze and thaw it
+# is a system writer, so the database writer (back-end) has frozen (holds
+# BACKUP STAGE BLOCK_COMMIT, or its backup) when it dies: before the commit
+# at freeze, after it at thaw. At the other steps every writer gets the
+# event at once, and the database writer dies during the step or right
+# after answering it; vsswriterd fails the step either way.
+killer_bin=$repo/build/selftests/vss_test_writer
+steps="identify prepare-backup prepare-snapshot freeze thaw post-snapshot backup-complete"
+DBW_LIMIT_MS=31000	# the step limit (30 s) + 1 s
+
+db_writer_up() { # NAME: registered and connected as the pid in $T/dbw.pid, with its components
+	vssctl --json writers | jq -e --arg n "$1" --argjson p "$(cat "$T/dbw.pid")" \
+		'.[] | select(.name == $n) | .connected and .pid == $p and (.components | length) > 0' >/dev/null
+}
+start_db_writer() { # NAME CMD...
+	local name=$1
+	shift
+	"$@" >>"$T/$name-writer.log" 2>&1 &
+	echo $! >"$T/dbw.pid"
+	bg_pids+=($!)
+	wait_for 20 db_writer_up "$name"
+}
+proc_gone() { [ ! -e "/proc/$1" ] || grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
+all_clear() { nothing_left && fs_thawed "$1" && fs_thawed "$2"; }
+export -f all_clear
+
+# kill_at_each_step NAME SERVER-OK DIR1 DIR2 CMD...: the writer NAME (run
+# by CMD) SIGKILLed at each step; SERVER-OK says the server is undisturbed.
+kill_at_each_step() {
+	local name=$1 server_ok=$2 d1=$3 d2=$4 step class rc t0 ms why pid killer err
+	shift 4
+	for step in $steps; do
+		case $step in freeze | thaw) class=system ;; *) class=back-end ;; esac
+		pid=$(cat "$T/dbw.pid")
+		kill -0 "$pid" 2>/dev/null || start_db_writer "$name" "$@"
+		pid=$(cat "$T/dbw.pid")
+		rm -f "$T/killer.ready"
+		"$killer_bin" --name "killer-$name" --class "$class" --kill-at "$step:$T/dbw.pid" \
+			--log "$T/killer-$name-$step.log" --ready "$T/killer.ready" 2>>"$T/killer.err" &
+		killer=$!
+		wait_for 10 test -e "$T/killer.ready"
+		t0=$(ms_now)
+		if [ "$step" = backup-complete ]; then
+			# COMMAND runs between post-snapshot and backup-complete: the
+			# writer is stopped meanwhile, so that it is killed before it
+			# can answer backup-complete (it has nothing to do there and
+			# would answer at once).
+			rm -f "$T/cmd.running" "$T/cmd.go"
+			vssctl exec --storage "$STORE" -- sh -c 'touch "$1/cmd.running"
+				while [ ! -e "$1/cmd.go" ]; do sleep 0.05; done' _ "$T" \
+				>"$T/kill.out" 2>"$T/kill-$name-$step.err" &
+			wait_for 30 test -e "$T/cmd.running"
+			kill -STOP "$pid"
+			touch "$T/cmd.go"
+			wait $!
+		else
+			vssctl exec --storage "$STORE" -- true >"$T/kill.out" 2>"$T/kill-$name-$step.err"
+		fi
+		rc=$?
+		wait_for 31 all_clear "$d1" "$d2"
+		ms=$(($(ms_now) - t0))
+		why=
+		wait_for 5 proc_gone "$pid" || why="$why the writer was not killed;"
+		err=$T/kill-$name-$step.err
+		case $step in
+		identify)
+			# A writer that fails identify is left out: its components
+			# with it, so no set is taken (exec is given no devices).
+			# The kill races the writer's answer: dead right after
+			# answering identify, it is in the sequence, and its
+			# prepare-backup fails instead.
+			if grep -q "^  $name .*left out" "$T/kill.out" "$err"; then
+				[ $rc != 0 ] || why="$why rc 0;"
+			else
+				[ $rc = 11 ] || why="$why rc $rc, not 11 (a writer failed);"
+				grep -q "writer $name failed at prepare-backup" "$err" ||
+					why="$why $name neither left out at identify nor failed at prepare-backup;"
+			fi ;;
+		post-snapshot)
+			# Dead during post-snapshot, or right after answering it:
+			# the set is deleted either way, by the abort (before the
+			# set was handed over) or after COMMAND, with a failed
+			# backup-complete for the writer (after).
+			if [ $rc = 11 ]; then
+				grep -q "writer $name failed at " "$err" || why="$why $name not named;"
+			else
+				[ $rc = 0 ] || why="$why rc $rc;"
+				grep -q "writer $name: backup-complete:" "$err" || why="$why $name not named;"
+			fi ;;
+		backup-complete)
+			[ $rc = 0 ] || why="$why rc $rc, not 0 (COMMAND succeeded);"
+			grep -q "writer $name: backup-complete: .*went away" "$err" ||
+				why="$why the failed backup-complete of $name not reported;"
+			grep -q "backup-complete (success), deleted" "$err" || why="$why the set not deleted;" ;;
+		*)
+			# Failed at the step, or at the next one it misses: the
+			# daemon learns of a death after an answer only then (after
+			# the commit, for a writer killed after its freeze).
+			[ $rc = 11 ] || why="$why rc $rc, not 11 (a writer failed);"
+			grep -q "writer $name failed at " "$err" || why="$why $name not named;" ;;
+		esac
+		all_clear "$d1" "$d2" || why="$why a set, a mount or a frozen filesystem left;"
+		[ "$ms" -le $DBW_LIMIT_MS ] || why="$why cleared after $ms ms;"
+		wait_for 10 "$server_ok" || why="$why the server is disturbed ($server_ok);"
+		grep -hv 'using storage limit\|^writers: \|running sh$\|running true$' "$err" "$T/kill.out" | head -4 | sed "s/^/# $step: /"
+		if [ -z "$why" ]; then
+			tap OK "$name: its writer SIGKILLed at $step: exit $rc, $name named, nothing frozen or left ($ms ms), the server undisturbed"
+		else
+			tap FAIL "$name: its writer SIGKILLed at $step" "$why $(head -c 300 "$T/kill-$name-$step.err")"
+		fi
+		kill "$killer" 2>/dev/null
+		wait "$killer" 2>/dev/null
+	done
+	kill -0 "$(cat "$T/dbw.pid")" 2>/dev/null || start_db_writer "$name" "$@"
+}
+
+# stop_during_backup NAME SERVER-START SERVER-OK DIR1 DIR2: the server
+# stopped ($T/stop-server) by a hook before the writers' freeze, during
+# the backup the writer holds from prepare-snapshot on; then after the
+# commit, before their thaw.
+stop_during_backup() {
+	local name=$1 start=$2 server_ok=$3 d1=$4 d2=$5 at hook rc t0 ms why pid
+	for at in freeze thaw; do
+		case $at in freeze) hook=10-stop-before-freeze ;; thaw) hook=90-stop-before-thaw ;; esac
+		# shellcheck disable=SC2016
+		printf '#!/bin/sh\n[ "$1" = %s ] && exec %s\nexit 0\n' "$at" "$T/stop-server" >"$T/hooks/$hook"
+		chmod 755 "$T/hooks/$hook"
+		t0=$(ms_now)
+		vssctl exec --storage "$STORE" -- true >"$T/stop.out" 2>"$T/stop-$name-$at.err"
+		rc=$?
+		wait_for 31 all_clear "$d1" "$d2"
+		ms=$(($(ms_now) - t0))
+		rm -f "$T/hooks/$hook"
+		why=
+		[ $rc = 11 ] || why="$why rc $rc, not 11;"
+		grep -q "writer $name failed at" "$T/stop-$name-$at.err" || why="$why the writer not named;"
+		all_clear "$d1" "$d2" || why="$why a set, a mount or a frozen filesystem left;"
+		[ "$ms" -le $DBW_LIMIT_MS ] || why="$why cleared after $ms ms;"
+		"$start"
+		wait_for 10 "$server_ok" || why="$why the restarted server is disturbed;"
+		grep -hv 'using storage limit\|^writers: \|running true$' "$T/stop-$name-$at.err" "$T/stop.out" | head -4 | sed "s/^/# stopped before $at: /"
+		if [ -z "$why" ]; then
+			tap OK "$name: the server stopped during the backup (before the writers' $at): exit 11 naming $name, nothing frozen or left ($ms ms), it restarts undisturbed"
+		else
+			tap FAIL "$name: the server stopped during the backup (before the writers' $at)" "$why $(head -c 300 "$T/stop-$name-$at.err")"
+		fi
+	done
+	# Given no devices, exec takes the set of the writers' components: only
+	# this writer has some, so a set means that it took part.
+	pid=$(cat "$T/dbw.pid")
+	if vssctl exec --storage "$STORE" -- true >"$T/next.out" 2>&1 && no_sets &&
+		vssctl --json writers | jq -e --arg n "$name" --argjson p "$pid" \
+			'.[] | select(.name == $n) | .pid == $p and .connected and .state == 1' >/dev/null; then
+		tap OK "$name: its writer outlived the stops, and the next backup takes it in"
+	else
+		tap FAIL "$name: its writer outlived the stops, and the next backup takes it in" "$(head -c 400 "$T/next.out")"
+	fi
+}
 
 # --- PostgreSQL -------------------------------------------------------------------
 section "postgresql"
@@ -283,6 +463,28 @@ check "vssctl exec SIGKILLed: within the step limit + 1 s nothing is mounted or 
 check "... COMMAND was killed with it, the writer is stable, nothing is frozen" \
 	bash -c '! ps -eo cmd | grep -q "^sleep 300" && writers_stable && fs_thawed "$1" && fs_thawed "$2"' _ "$PGDATA" "$PGWAL"
 
+section "postgresql: the writer killed at each step, the server stopped"
+pg_undisturbed() {
+	# Writes go on, the killed writer's session and its temporary slot are
+	# gone, and a new backup starts (and stops) at once.
+	psql_q "INSERT INTO marks VALUES ((SELECT coalesce(max(n), 0) + 1 FROM marks))" >/dev/null &&
+		[ "$(psql_q "SELECT count(*) FROM pg_replication_slots")" = 0 ] &&
+		[ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'
+			AND pid <> pg_backend_pid()")" = 0 ] &&
+		psql -h /tmp -U postgres -X -q -A -t postgres -c "SELECT pg_backup_start('probe', true)" \
+			-c "SELECT pg_backup_stop(false)" >/dev/null
+}
+echo "$pgw_pid" >"$T/dbw.pid"
+kill_at_each_step postgresql pg_undisturbed "$PGDATA" "$PGWAL" \
+	vss-writer-postgresql --conninfo "host=/tmp dbname=postgres user=postgres"
+cat >"$T/stop-server" <<EOF
+#!/bin/sh
+exec su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $PGDATA/main -m fast -w -t 60 stop" >/dev/null 2>&1
+EOF
+chmod 755 "$T/stop-server"
+pg_restart() { pg_start "$T/pglog/pg.log"; }
+stop_during_backup postgresql pg_restart pg_undisturbed "$PGDATA" "$PGWAL"
+pgw_pid=$(cat "$T/dbw.pid")
 # A server that is down vetoes.
 pg_stop
 "$repo/build/bin/vssctl" exec --storage "$STORE" -- true >"$out" 2>"$T/exec.err"
@@ -388,6 +590,28 @@ check "mariadb: no transaction is torn (rows come in whole transactions of ten)"
 check "mariadb: CHECK TABLE is clean (mariadb-check --all-databases)" \
 	bash -c 'mariadb-check --defaults-file="$1" --all-databases >"$2" 2>&1 && ! grep -v "OK$" "$2" | grep -q .' _ "$T/my.cnf" "$T/mycheck.out"
 
+section "mariadb: the writer killed at each step, the server stopped"
+my_q "CREATE TABLE t.probe (n INT AUTO_INCREMENT PRIMARY KEY) ENGINE=InnoDB"
+my_undisturbed() {
+	# A commit and DDL go through, the killed writer's connection is gone,
+	# and a new BACKUP STAGE can be taken (none is left held).
+	my_q "SET SESSION lock_wait_timeout = 5; INSERT INTO t.probe VALUES ();
+		CREATE TABLE t.ddl_probe (n INT); DROP TABLE t.ddl_probe" &&
+		[ "$(my_q "SELECT count(*) FROM information_schema.processlist WHERE user = 'root'
+			AND id <> connection_id()")" = 0 ] &&
+		my_q "SET SESSION lock_wait_timeout = 5; BACKUP STAGE START; BACKUP STAGE FLUSH;
+			BACKUP STAGE BLOCK_DDL; BACKUP STAGE BLOCK_COMMIT; BACKUP STAGE END"
+}
+echo "$myw_pid" >"$T/dbw.pid"
+kill_at_each_step mariadb my_undisturbed "$MYDATA" "$MYLOG" vss-writer-mariadb --socket-path /tmp/my.sock
+cat >"$T/stop-server" <<EOF
+#!/bin/sh
+kill "\$(cat $T/myrun/my.pid)" || exit 1
+while [ -e $T/myrun/my.pid ]; do sleep 0.1; done
+EOF
+chmod 755 "$T/stop-server"
+my_restart() { my_start "$T/myd-restored.log"; }
+stop_during_backup mariadb my_restart my_undisturbed "$MYDATA" "$MYLOG"
 # MariaDB down vetoes too.
 my_stop
 "$repo/build/bin/vssctl" exec --storage "$STORE" -- true >"$out" 2>"$T/exec.err"

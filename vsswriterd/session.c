@@ -1404,6 +1404,13 @@ static void do_set(struct wd_conn *c, const struct vsw_msg *m)
 	size_t i;
 	int err;
 
+	/*
+	 * A writer failed after PrepareBackup's reply (it went away right
+	 * after answering): the abort's end answers this call, with the
+	 * writer's failure.
+	 */
+	if (s && s->state == WS_ABORTING)
+		return;
 	if (!s || s->state != WS_PREPARED) {
 		wd_conn_error_text(c, VSW_E_WRONG_STATE, NULL, "%s",
 				   s && s->end_reason[0] ? s->end_reason :

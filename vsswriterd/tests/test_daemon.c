@@ -268,6 +268,45 @@ static void test_writer_disconnect(uint32_t step)
 	wdt_stop(&t);
 }
 
+/*
+ * A writer that answered prepare-backup and went away before DoSnapshotSet
+ * (killed right after its answer): the abort is still running when the
+ * requester's DoSnapshotSet comes, which must get the writer's failure.
+ */
+static void test_writer_gone_between_calls(void)
+{
+	struct wdt t;
+	struct wdt_client *w[3], *r;
+	struct vsw_msg m;
+	char buf[512];
+	const char *msg;
+
+	wdt_start(&t, NULL);
+	r = three_writers(&t, w);
+	snprintf(buf, sizeof(buf), GATHER, 300);
+	wdt_call(&t, r, buf, &m, 2000);
+	vsw_msg_free(&m);
+	snprintf(buf, sizeof(buf), PREPARE, volume, "");
+	t_ok(wdt_call(&t, r, buf, &m, 2000) == 1 && m.kind == VSW_MSG_REPLY,
+	     "prepare-backup succeeds");
+	vsw_msg_free(&m);
+	/* The front-end writer's abort takes its whole step limit. */
+	w[0]->on[VSW_STEP_ABORT] = WDT_IGNORE;
+	wdt_close(w[1]);
+	wdt_pump(&t, 30);
+	snprintf(buf, sizeof(buf),
+		 "{\"method\":\"io.vss.Requester.DoSnapshotSet\",\"parameters\":{\"storage_path\":\"%s\"}}",
+		 storage_dir);
+	t_ok(wdt_call(&t, r, buf, &m, 2000) == 1 && is_error(&m, VSW_E_WRITER_FAILED),
+	     "a writer gone after prepare-backup: DoSnapshotSet during the abort fails with it");
+	msg = wdt_param_string(&m, "message");
+	t_ok(msg && strstr(msg, "writer db") && strstr(msg, "not-responding"),
+	     "naming the writer and why");
+	vsw_msg_free(&m);
+	t_ok(t.fp.creates == 0 && t.d->slot == NULL, "no set, and the creation slot is free");
+	wdt_stop(&t);
+}
+
 static void test_requester_gone_before_commit(void)
 {
 	struct wdt t;
@@ -928,6 +967,7 @@ int main(void)
 	test_writer_disconnect(VSW_STEP_FREEZE);
 	test_writer_disconnect(VSW_STEP_THAW);
 	test_writer_disconnect(VSW_STEP_POST_SNAPSHOT);
+	test_writer_gone_between_calls();
 	test_requester_gone_before_commit();
 	test_requester_gone_after_commit();
 	test_detach_and_complete_later();

@@ -16,11 +16,11 @@
  * Documentation/writer-mariadb.rst.
  */
 #include "my_backup.h"
+#include "../common/db_writer.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <libvsswriter.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,53 +28,46 @@
 #define MY_WRITER_CLASS_ID	"3c7e1f2a-8b4d-4e9f-a6c5-1d2e3f4a5b6c"
 
 struct my_writer {
+	struct db_writer dw;		/* first: the callbacks' argument is both */
 	struct myw myw;
 	const char *socket_path;
 	const char *user;
 	unsigned int lock_wait_s;
-	const char *paths[MYW_MAX_DIRS];
-	struct vsw_component component;
-	/* The server's directories were learned once: they stay its components. */
-	bool identified;
 };
 
-static int refresh(struct vsw_writer *w, struct my_writer *mw)
+_Static_assert(DB_WRITER_MAX_PATHS >= MYW_MAX_DIRS, "every directory of the server");
+
+static int my_open(struct db_writer *dw)
 {
+	struct my_writer *mw = (struct my_writer *)dw;
+	int ret = myw_connect(&mw->myw, mw->socket_path, mw->user, mw->lock_wait_s);
+
+	return ret ? ret : myw_identify(&mw->myw);
+}
+
+static int my_identify(struct db_writer *dw)
+{
+	return myw_identify(&((struct my_writer *)dw)->myw);
+}
+
+static void my_close(struct db_writer *dw)
+{
+	myw_close(&((struct my_writer *)dw)->myw);
+}
+
+static unsigned int my_paths(struct db_writer *dw, const char **paths)
+{
+	struct myw *myw = &((struct my_writer *)dw)->myw;
 	unsigned int i;
-	int ret;
 
-	if (!mw->myw.conn || myw_identify(&mw->myw)) {
-		myw_close(&mw->myw);
-		ret = myw_connect(&mw->myw, mw->socket_path, mw->user,
-				  mw->lock_wait_s);
-		if (!ret)
-			ret = myw_identify(&mw->myw);
-		if (ret)
-			return ret;
-	}
-	for (i = 0; i < mw->myw.nr_dirs; i++)
-		mw->paths[i] = mw->myw.dir[i];
-	mw->component.name = "server";
-	mw->component.paths = mw->paths;
-	mw->component.path_count = mw->myw.nr_dirs;
-	mw->component.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY;
-	ret = vsw_writer_set_components(w, &mw->component, 1);
-	if (!ret)
-		mw->identified = true;
-	return ret;
+	for (i = 0; i < myw->nr_dirs; i++)
+		paths[i] = myw->dir[i];
+	return myw->nr_dirs;
 }
 
-static int on_identify(struct vsw_writer *w, const struct vsw_event *ev, void *arg)
-{
-	struct my_writer *mw = arg;
-
-	(void)ev;
-	/* A server that is down keeps its components: the veto comes at
-	 * prepare-snapshot, with the server's message. */
-	if (refresh(w, mw) && !mw->identified)
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", mw->myw.error);
-	return 0;
-}
+static const struct db_writer_ops my_ops = {
+	.open = my_open, .identify = my_identify, .close = my_close, .paths = my_paths,
+};
 
 static int on_prepare_snapshot(struct vsw_writer *w, const struct vsw_event *ev,
 			       void *arg)
@@ -82,9 +75,9 @@ static int on_prepare_snapshot(struct vsw_writer *w, const struct vsw_event *ev,
 	struct my_writer *mw = arg;
 
 	(void)ev;
-	if (refresh(w, mw) || myw_stage(&mw->myw, MYW_FLUSH)) {
+	if (db_writer_refresh(w, &mw->dw) || myw_stage(&mw->myw, MYW_FLUSH)) {
 		myw_end(&mw->myw);
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", mw->myw.error);
+		return db_writer_veto(w, &mw->dw);
 	}
 	return 0;
 }
@@ -96,7 +89,7 @@ static int on_freeze(struct vsw_writer *w, const struct vsw_event *ev, void *arg
 	(void)ev;
 	if (myw_stage(&mw->myw, MYW_BLOCK_COMMIT)) {
 		myw_end(&mw->myw);
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", mw->myw.error);
+		return db_writer_veto(w, &mw->dw);
 	}
 	return 0;
 }
@@ -106,7 +99,7 @@ static int on_end(struct vsw_writer *w, const struct vsw_event *ev, void *arg)
 	struct my_writer *mw = arg;
 
 	if (myw_end(&mw->myw) && ev->step == VSW_STEP_THAW)
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", mw->myw.error);
+		return db_writer_veto(w, &mw->dw);
 	return 0;
 }
 
@@ -137,22 +130,25 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct my_writer mw = { .user = "root", .lock_wait_s = 20 };
+	static struct my_writer mw = {
+		.dw = { .ops = &my_ops, .program = "vss-writer-mariadb",
+			.component_name = "server", .error = mw.myw.error },
+		.user = "root",
+		.lock_wait_s = 20,
+	};
 	struct vsw_writer_params params = {
 		.name = "mariadb",
 		.class_id = MY_WRITER_CLASS_ID,
 		.writer_class = VSW_CLASS_BACK_END,
 	};
 	const struct vsw_callbacks cb = {
-		.identify = on_identify,
+		.identify = db_writer_on_identify,
 		.prepare_snapshot = on_prepare_snapshot,
 		.freeze = on_freeze,
 		.thaw = on_end,
 		.abort = on_end,
 	};
-	struct vsw_writer *w;
-	sigset_t stop;
-	int opt, sig, ret;
+	int opt;
 
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (opt) {
@@ -170,35 +166,5 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	/* Components from the start, so that `vssctl writers` shows them. */
-	if (!myw_connect(&mw.myw, mw.socket_path, mw.user, mw.lock_wait_s) &&
-	    !myw_identify(&mw.myw)) {
-		unsigned int i;
-
-		for (i = 0; i < mw.myw.nr_dirs; i++)
-			mw.paths[i] = mw.myw.dir[i];
-		mw.component = (struct vsw_component){
-			.name = "server", .paths = mw.paths, .path_count = mw.myw.nr_dirs,
-			.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY,
-		};
-		params.components = &mw.component;
-		params.component_count = 1;
-		mw.identified = true;
-	} else {
-		fprintf(stderr, "vss-writer-mariadb: %s (retrying at every backup)\n",
-			mw.myw.error);
-	}
-	ret = vsw_writer_start(&params, &cb, &mw, &w);
-	if (ret) {
-		fprintf(stderr, "vss-writer-mariadb: %s\n", strerror(-ret));
-		return 1;
-	}
-	sigwait(&stop, &sig);
-	vsw_writer_stop(w);
-	myw_close(&mw.myw);
-	return 0;
+	return db_writer_run(&mw.dw, &params, &cb);
 }

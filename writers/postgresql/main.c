@@ -16,6 +16,7 @@
  * with the server's own message. See Documentation/writer-postgresql.rst.
  */
 #include "pg_backup.h"
+#include "../common/db_writer.h"
 #include "../common/image_mount.h"
 #include "../common/mountinfo.h"
 
@@ -23,7 +24,6 @@
 #include <getopt.h>
 #include <libvsswriter.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,62 +32,48 @@
 #define PG_WRITER_CLASS_ID	"0a8f9c4e-2d3b-4f6a-9e51-7c2b3d4e5f60"
 
 struct pg_writer {
+	struct db_writer dw;		/* first: the callbacks' argument is both */
 	struct pgw pgw;
 	const char *conninfo;
 	uid_t connect_uid;
-	const char *paths[2 + PGW_MAX_TABLESPACES];
-	struct vsw_component component;
-	/* The cluster's directories were learned once: they stay its components. */
-	bool identified;
 };
 
-static bool connected(struct pg_writer *pw)
+_Static_assert(DB_WRITER_MAX_PATHS >= 2 + PGW_MAX_TABLESPACES,
+	       "the data directory, the WAL directory and every tablespace");
+
+static int pg_open(struct db_writer *dw)
 {
-	return pw->pgw.conn != NULL;
+	struct pg_writer *pw = (struct pg_writer *)dw;
+	int ret = pgw_connect(&pw->pgw, pw->conninfo, pw->connect_uid);
+
+	return ret ? ret : pgw_identify(&pw->pgw);
 }
 
-/* (Re)connects and reads the cluster's directories; the server's message on failure. */
-static int refresh(struct vsw_writer *w, struct pg_writer *pw)
+static int pg_identify(struct db_writer *dw)
 {
+	return pgw_identify(&((struct pg_writer *)dw)->pgw);
+}
+
+static void pg_close(struct db_writer *dw)
+{
+	pgw_close(&((struct pg_writer *)dw)->pgw);
+}
+
+static unsigned int pg_paths(struct db_writer *dw, const char **paths)
+{
+	struct pgw *pgw = &((struct pg_writer *)dw)->pgw;
 	unsigned int i, n = 0;
-	int ret;
 
-	if (!connected(pw) || pgw_identify(&pw->pgw)) {
-		pgw_close(&pw->pgw);
-		ret = pgw_connect(&pw->pgw, pw->conninfo, pw->connect_uid);
-		if (!ret)
-			ret = pgw_identify(&pw->pgw);
-		if (ret)
-			return ret;
-	}
-	pw->paths[n++] = pw->pgw.data_dir;
-	pw->paths[n++] = pw->pgw.wal_dir;
-	for (i = 0; i < pw->pgw.nr_tablespaces; i++)
-		pw->paths[n++] = pw->pgw.tablespace[i];
-	pw->component.name = "cluster";
-	pw->component.paths = pw->paths;
-	pw->component.path_count = n;
-	pw->component.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY;
-	ret = vsw_writer_set_components(w, &pw->component, 1);
-	if (!ret)
-		pw->identified = true;
-	return ret;
+	paths[n++] = pgw->data_dir;
+	paths[n++] = pgw->wal_dir;
+	for (i = 0; i < pgw->nr_tablespaces; i++)
+		paths[n++] = pgw->tablespace[i];
+	return n;
 }
 
-static int on_identify(struct vsw_writer *w, const struct vsw_event *ev, void *arg)
-{
-	struct pg_writer *pw = arg;
-
-	(void)ev;
-	/*
-	 * A server that is down keeps the components it had: a set of its
-	 * devices is then vetoed at prepare-snapshot with the server's
-	 * message, instead of going on without the writer.
-	 */
-	if (refresh(w, pw) && !pw->identified)
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", pw->pgw.error);
-	return 0;
-}
+static const struct db_writer_ops pg_ops = {
+	.open = pg_open, .identify = pg_identify, .close = pg_close, .paths = pg_paths,
+};
 
 static int on_prepare_snapshot(struct vsw_writer *w, const struct vsw_event *ev,
 			       void *arg)
@@ -95,12 +81,12 @@ static int on_prepare_snapshot(struct vsw_writer *w, const struct vsw_event *ev,
 	struct pg_writer *pw = arg;
 	char label[96];
 
-	if (refresh(w, pw))
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", pw->pgw.error);
+	if (db_writer_refresh(w, &pw->dw))
+		return db_writer_veto(w, &pw->dw);
 	snprintf(label, sizeof(label), "vss backup %llu",
 		 (unsigned long long)ev->session);
 	if (pgw_backup_start(&pw->pgw, label))
-		return vsw_event_fail(w, VSW_FAILURE_RETRYABLE, "%s", pw->pgw.error);
+		return db_writer_veto(w, &pw->dw);
 	return 0;
 }
 
@@ -231,23 +217,24 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static struct pg_writer pw;
+	static struct pg_writer pw = {
+		.dw = { .ops = &pg_ops, .program = "vss-writer-postgresql",
+			.component_name = "cluster", .error = pw.pgw.error },
+	};
 	struct vsw_writer_params params = {
 		.name = "postgresql",
 		.class_id = PG_WRITER_CLASS_ID,
 		.writer_class = VSW_CLASS_BACK_END,
 	};
 	const struct vsw_callbacks cb = {
-		.identify = on_identify,
+		.identify = db_writer_on_identify,
 		.prepare_snapshot = on_prepare_snapshot,
 		.freeze = on_freeze,
 		.post_snapshot = on_post_snapshot,
 		.abort = on_abort,
 	};
 	const char *connect_as = "postgres";
-	struct vsw_writer *w;
-	sigset_t stop;
-	int opt, sig, ret;
+	int opt, ret;
 
 	pw.conninfo = "host=/var/run/postgresql dbname=postgres user=postgres";
 	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -282,36 +269,5 @@ int main(int argc, char **argv)
 			strerror(-ret));
 		return 1;
 	}
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &stop, NULL);
-	/* Components from the start, so that `vssctl writers` shows them. */
-	if (!pgw_connect(&pw.pgw, pw.conninfo, pw.connect_uid) && !pgw_identify(&pw.pgw)) {
-		unsigned int i, n = 0;
-
-		pw.paths[n++] = pw.pgw.data_dir;
-		pw.paths[n++] = pw.pgw.wal_dir;
-		for (i = 0; i < pw.pgw.nr_tablespaces; i++)
-			pw.paths[n++] = pw.pgw.tablespace[i];
-		pw.component = (struct vsw_component){
-			.name = "cluster", .paths = pw.paths, .path_count = n,
-			.backup_types = VSW_BACKUP_FULL | VSW_BACKUP_COPY,
-		};
-		params.components = &pw.component;
-		params.component_count = 1;
-		pw.identified = true;
-	} else {
-		fprintf(stderr, "vss-writer-postgresql: %s (retrying at every backup)\n",
-			pw.pgw.error);
-	}
-	ret = vsw_writer_start(&params, &cb, &pw, &w);
-	if (ret) {
-		fprintf(stderr, "vss-writer-postgresql: %s\n", strerror(-ret));
-		return 1;
-	}
-	sigwait(&stop, &sig);
-	vsw_writer_stop(w);
-	pgw_close(&pw.pgw);
-	return 0;
+	return db_writer_run(&pw.dw, &params, &cb);
 }
