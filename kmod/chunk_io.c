@@ -9,8 +9,11 @@
  */
 #include "vss.h"
 #include "chunk_io.h"
+#include "intercept.h"
+#include <linux/completion.h>
 #include <linux/uio.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/slab.h>
 
 /* @gfp: GFP_NOIO, maybe with flags that make it fail rather than wait */
@@ -40,6 +43,20 @@ struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes, gfp_t gfp)
 	return buf;
 }
 
+/* Zeros @len bytes of @buf from byte @offset on. */
+void vss_chunk_buf_zero(struct vss_chunk_buf *buf, size_t offset, size_t len)
+{
+	while (len) {
+		struct bio_vec *bv = &buf->bvec[offset >> PAGE_SHIFT];
+		size_t in_page = offset & ~PAGE_MASK;
+		size_t n = min_t(size_t, len, bv->bv_len - in_page);
+
+		memzero_page(bv->bv_page, in_page, n);
+		offset += n;
+		len -= n;
+	}
+}
+
 void vss_chunk_buf_free(struct vss_chunk_buf *buf)
 {
 	unsigned int i;
@@ -51,21 +68,34 @@ void vss_chunk_buf_free(struct vss_chunk_buf *buf)
 	kfree(buf);
 }
 
-/**
- * vss_bdev_rw_bvec - read or write @bytes at @sector from or into pages
- * @bdev: device
- * @sector: first sector on @bdev
- * @bvec: pages holding the data, one page each
- * @nr_bvec: entries in @bvec
- * @skip: bytes of @bvec to skip before the data starts
- * @bytes: multiple of 512, at most BIO_MAX_VECS pages
- * @write: direction
- *
- * Return: 0 or a negative errno.
+static void vss_bio_wait_endio(struct bio *bio)
+{
+	complete(bio->bi_private);
+}
+
+/*
+ * Sends @bio and waits for it: through submit_bio_wait(), which passes
+ * through vss's own interception like any bio, or with @direct through
+ * vss_submit_bio_direct(), which bypasses it.
  */
-int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
-		     struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
-		     unsigned int bytes, bool write)
+static int vss_bio_submit_wait(struct bio *bio, bool direct)
+{
+	DECLARE_COMPLETION_ONSTACK(done);
+
+	if (!direct)
+		return submit_bio_wait(bio);
+	bio->bi_private = &done;
+	bio->bi_end_io = vss_bio_wait_endio;
+	bio->bi_opf |= REQ_SYNC;
+	vss_submit_bio_direct(bio);
+	wait_for_completion_io(&done);
+	return blk_status_to_errno(bio->bi_status);
+}
+
+static int vss_bdev_do_rw_bvec(struct block_device *bdev, sector_t sector,
+			       struct bio_vec *bvec, unsigned int nr_bvec,
+			       size_t skip, unsigned int bytes, bool write,
+			       bool direct)
 {
 	struct bvec_iter iter = {
 		.bi_size = skip + bytes,
@@ -87,9 +117,54 @@ int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
 			return -EIO;
 		}
 	}
-	ret = submit_bio_wait(bio);
+	ret = vss_bio_submit_wait(bio, direct);
 	bio_put(bio);
 	return ret;
+}
+
+/**
+ * vss_bdev_rw_bvec - read or write @bytes at @sector from or into pages
+ * @bdev: device
+ * @sector: first sector on @bdev
+ * @bvec: pages holding the data, one page each
+ * @nr_bvec: entries in @bvec
+ * @skip: bytes of @bvec to skip before the data starts
+ * @bytes: multiple of 512, at most BIO_MAX_VECS pages
+ * @write: direction
+ *
+ * The bio passes through vss's interception, as any bio does.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
+		     struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
+		     unsigned int bytes, bool write)
+{
+	return vss_bdev_do_rw_bvec(bdev, sector, bvec, nr_bvec, skip, bytes,
+				   write, false);
+}
+
+/**
+ * vss_bdev_rw_bvec_direct - vss_bdev_rw_bvec(), bypassing interception
+ * @bdev: device
+ * @sector: first sector on @bdev
+ * @bvec: pages holding the data, one page each
+ * @nr_bvec: entries in @bvec
+ * @skip: bytes of @bvec to skip before the data starts
+ * @bytes: multiple of 512, at most BIO_MAX_VECS pages
+ * @write: direction
+ *
+ * For a store that lies on an origin (store_samevol.c): its writes are
+ * never copied, never tracked and never held by a write gate.
+ *
+ * Return: 0 or a negative errno.
+ */
+int vss_bdev_rw_bvec_direct(struct block_device *bdev, sector_t sector,
+			    struct bio_vec *bvec, unsigned int nr_bvec,
+			    size_t skip, unsigned int bytes, bool write)
+{
+	return vss_bdev_do_rw_bvec(bdev, sector, bvec, nr_bvec, skip, bytes,
+				   write, true);
 }
 
 /* Reads or writes the first @bytes of @buf at @sector of @bdev. */

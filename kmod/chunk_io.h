@@ -21,10 +21,14 @@ struct vss_chunk_buf {
 
 struct vss_chunk_buf *vss_chunk_buf_alloc(unsigned int bytes, gfp_t gfp);
 void vss_chunk_buf_free(struct vss_chunk_buf *buf);
+void vss_chunk_buf_zero(struct vss_chunk_buf *buf, size_t offset, size_t len);
 
 int vss_bdev_rw_bvec(struct block_device *bdev, sector_t sector,
 		     struct bio_vec *bvec, unsigned int nr_bvec, size_t skip,
 		     unsigned int bytes, bool write);
+int vss_bdev_rw_bvec_direct(struct block_device *bdev, sector_t sector,
+			    struct bio_vec *bvec, unsigned int nr_bvec,
+			    size_t skip, unsigned int bytes, bool write);
 int vss_bdev_rw(struct block_device *bdev, sector_t sector,
 		struct vss_chunk_buf *buf, unsigned int bytes, bool write);
 /* vss_file_rw() flags */

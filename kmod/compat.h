@@ -10,6 +10,7 @@
 #include <linux/blkdev.h>
 #include <linux/ftrace.h>
 #include <linux/fs.h>
+#include <linux/mount.h>
 #include <linux/srcu.h>
 #include <net/genetlink.h>
 
@@ -258,5 +259,15 @@ static inline void vss_srcu_up_read(struct srcu_struct *ssp, int idx)
 	srcu_read_unlock_notrace(ssp, idx);
 #endif
 }
+
+/*
+ * The mount's id mapping that vfs_mkdir() and vfs_unlink() take: a
+ * struct mnt_idmap from 6.3 on, the mount's user namespace before.
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 3, 0)
+#define vss_mnt_idmap(mnt)	mnt_idmap(mnt)
+#else
+#define vss_mnt_idmap(mnt)	mnt_user_ns(mnt)
+#endif
 
 #endif /* VSS_COMPAT_H */

@@ -101,6 +101,15 @@ struct vss_image_cut {
 	unsigned long next_exc;		/* the exception that would extend it */
 };
 
+/*
+ * Piece sources besides the origin (0) and store exceptions (a store id,
+ * never 0, in the top bits): VSS_EXC_ZERO, sectors where a store lay at
+ * the instant, which read as zeros (struct vss_snapshot.store_mask); and
+ * VSS_EXC_NONE, which nothing continues.
+ */
+#define VSS_EXC_ZERO	1UL
+#define VSS_EXC_NONE	(~0UL)
+
 static struct bio_set vss_image_bio_set;
 static mempool_t vss_image_req_pool;
 
@@ -214,6 +223,8 @@ static struct block_device *vss_image_piece_bdev(struct vss_image_req *req,
 		*sector = 0;
 		return req->snap->origin->handle.bdev;
 	}
+	if (exc == VSS_EXC_ZERO)
+		return NULL;
 	store = vss_store_get_by_id(vss_exc_store_id(exc));
 	return vss_store_map(store, vss_exc_slot(exc), offset, sector);
 }
@@ -272,6 +283,11 @@ static void vss_image_piece_send(struct vss_image_piece *piece,
 		vss_submit_bio_direct(clone);
 		return;
 	}
+	if (piece->exc == VSS_EXC_ZERO) {
+		zero_fill_bio(clone);
+		vss_image_piece_done(piece);
+		return;
+	}
 	bdev = vss_image_piece_bdev(piece->req, piece->exc, piece->offset,
 				    &sector);
 	if (bdev) {
@@ -304,6 +320,17 @@ static void vss_image_cut_drop(struct vss_image_cut *cut)
 	atomic_dec(&cut->req->pieces);
 }
 
+/* The source that continues a piece from @exc at the end of its slot. */
+static unsigned long vss_image_next_exc(unsigned long exc)
+{
+	if (!exc || exc == VSS_EXC_ZERO)
+		return exc;
+	if (!vss_store_contiguous(vss_store_get_by_id(vss_exc_store_id(exc)),
+				  vss_exc_slot(exc)))
+		return VSS_EXC_NONE;
+	return exc + 1;
+}
+
 /*
  * Adds sectors [@pos, @next) of the request, which live in @exc at
  * @offset bytes into its slot (@exc 0: on the origin), to the piece being
@@ -317,8 +344,41 @@ static void vss_image_cut_add(struct vss_image_cut *cut, sector_t pos,
 	if (!cut->piece)
 		vss_image_cut_start(cut, pos, exc, offset);
 	cut->end = next;
-	/* The origin continues itself; a store run, with the next slot. */
-	cut->next_exc = exc ? exc + 1 : 0;
+	/*
+	 * The origin and zeros continue themselves; a store run, with the
+	 * next slot where that follows on the store's device.
+	 */
+	cut->next_exc = vss_image_next_exc(exc);
+}
+
+/* The first range of @snap's store mask that ends after @pos, or NULL. */
+static const struct vss_range *vss_image_mask_next(struct vss_snapshot *snap,
+						   sector_t pos)
+{
+	const struct vss_store_mask *mask = snap->store_mask;
+	unsigned int lo = 0, hi;
+
+	if (!mask)
+		return NULL;
+	hi = mask->nr;
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (mask->range[mid].end <= pos)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < mask->nr ? &mask->range[lo] : NULL;
+}
+
+/* Does a store have sectors in [@pos, @end) of @snap's origin? */
+static bool vss_image_masked(struct vss_snapshot *snap, sector_t pos,
+			     sector_t end)
+{
+	const struct vss_range *range = vss_image_mask_next(snap, pos);
+
+	return range && range->start < end;
 }
 
 /* Where the snapshot's @chunk lives: its exception, or 0 (the origin). */
@@ -437,7 +497,8 @@ static void vss_image_gather_add(struct vss_image_gather *gather,
 		offset += bv.bv_len;
 	}
 	/* Only a run that fills its slot to the end goes on in the next. */
-	gather->next_exc = offset >> req->snap->origin->chunk_shift ? exc + 1 : 0;
+	gather->next_exc = offset >> req->snap->origin->chunk_shift ?
+			   vss_image_next_exc(exc) : VSS_EXC_NONE;
 }
 
 static int vss_image_store_run_cmp(const void *a, const void *b)
@@ -548,6 +609,9 @@ static bool vss_image_read_bridged(struct vss_image_req *req,
 	/* Two origin runs need a chunk between them: small reads never scan. */
 	if (((end - 1) >> shift) - (pos >> shift) < 2)
 		return false;
+	/* Zeros over a store's sectors would need a third step. */
+	if (vss_image_masked(snap, pos, end))
+		return false;
 	for (chunk = pos >> shift; chunk <= (end - 1) >> shift; chunk++) {
 		if (vss_image_chunk_source(snap, chain, chunk))
 			continue;
@@ -571,6 +635,33 @@ static bool vss_image_read_bridged(struct vss_image_req *req,
 }
 
 /*
+ * As vss_image_cut_add() for sectors [@pos, @next) of the chunk at
+ * @chunk_start, from @exc, except where a store lay at the instant: those
+ * read as zeros, whatever the chain or the origin hold there now.
+ */
+static void vss_image_cut_add_masked(struct vss_image_cut *cut, sector_t pos,
+				     sector_t next, unsigned long exc,
+				     sector_t chunk_start)
+{
+	struct vss_snapshot *snap = cut->req->snap;
+
+	while (pos < next) {
+		const struct vss_range *range = vss_image_mask_next(snap, pos);
+		sector_t end;
+
+		if (range && range->start <= pos) {
+			end = min(range->end, next);
+			vss_image_cut_add(cut, pos, end, VSS_EXC_ZERO, 0);
+		} else {
+			end = range ? min(range->start, next) : next;
+			vss_image_cut_add(cut, pos, end, exc,
+					  (pos - chunk_start) << SECTOR_SHIFT);
+		}
+		pos = end;
+	}
+}
+
+/*
  * Cuts a pinned read chunk by chunk, from req->cut_pos. Consecutive
  * origin chunks go out as one piece, as do chunks in consecutive slots of
  * a store. With @first_piece, it stops where a second piece would start
@@ -589,6 +680,9 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 	struct vss_image_cut cut = { .req = req };
 	struct vss_chain *chain;
 
+	/* A read with zeros over a store is cut by the worker. */
+	if (first_piece && vss_image_masked(snap, pos, end))
+		return false;
 	chain = vss_image_chain(origin);
 	if (!first_piece && vss_image_read_bridged(req, chain, pos, end))
 		pos = end;
@@ -613,8 +707,13 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 			req->on_origin_first = min(req->on_origin_first, chunk);
 			req->on_origin_last = chunk;
 		}
-		vss_image_cut_add(&cut, pos, next, exc,
-				  (pos - chunk_start) << SECTOR_SHIFT);
+		if (vss_image_masked(snap, pos, next) &&
+		    !xa_load(&snap->overlay, chunk))
+			vss_image_cut_add_masked(&cut, pos, next, exc,
+						 chunk_start);
+		else
+			vss_image_cut_add(&cut, pos, next, exc,
+					  (pos - chunk_start) << SECTOR_SHIFT);
 		pos = next;
 	}
 	req->cut_pos = pos;
@@ -633,6 +732,25 @@ static bool vss_image_read(struct vss_image_req *req, bool first_piece)
 	if (cut.piece)
 		vss_image_cut_send(&cut);
 	return pos == end;
+}
+
+/* Zeros what a store held, at the instant, of @buf read from @sector on. */
+static void vss_image_mask_buf(struct vss_snapshot *snap, sector_t sector,
+			       struct vss_chunk_buf *buf)
+{
+	sector_t end = sector + (buf->bytes >> SECTOR_SHIFT);
+	sector_t pos = sector;
+	const struct vss_range *range;
+
+	while (pos < end && (range = vss_image_mask_next(snap, pos)) &&
+	       range->start < end) {
+		sector_t from = max(range->start, pos);
+		sector_t to = min(range->end, end);
+
+		vss_chunk_buf_zero(buf, (from - sector) << SECTOR_SHIFT,
+				   (to - from) << SECTOR_SHIFT);
+		pos = to;
+	}
 }
 
 /* Fills a new overlay slot with the snapshot's current view of @chunk. */
@@ -663,8 +781,10 @@ static int vss_image_fill_slot(struct vss_snapshot *snap, u64 chunk,
 				  false);
 		vss_read_pin_del(origin, &pin);
 	}
-	if (!ret)
+	if (!ret) {
+		vss_image_mask_buf(snap, sector, buf);
 		ret = vss_store_rw_buf(store, slot, buf, true);
+	}
 	vss_chunk_buf_free(buf);
 	return ret;
 }

@@ -681,6 +681,46 @@ bool vss_origin_on_device(struct block_device *bdev)
 	return false;
 }
 
+/*
+ * Is an origin held open by the filesystem of @sb, one that names no
+ * single device (btrfs)? Such a filesystem holds its devices with itself
+ * or its type as the holder. The caller holds vss_ctl_lock.
+ */
+bool vss_origin_held_by_fs(struct super_block *sb)
+{
+	struct vss_origin *origin;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	list_for_each_entry(origin, &vss_origins, node) {
+		void *holder = READ_ONCE(origin->handle.bdev->bd_holder);
+
+		if (holder && (holder == sb || holder == sb->s_type))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Does @bdev overlap an origin that has snapshots? The caller holds
+ * vss_ctl_lock, under which chains change.
+ */
+bool vss_origin_snapshotted_on_device(struct block_device *bdev)
+{
+	sector_t start = bdev->bd_start_sect;
+	sector_t end = start + bdev_nr_sectors(bdev);
+	struct vss_origin *origin;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	list_for_each_entry(origin, &vss_origins, node) {
+		if (origin->disk == bdev->bd_disk &&
+		    start < origin->start + origin->nr_sectors &&
+		    origin->start < end &&
+		    vss_origin_has_snapshots(origin))
+			return true;
+	}
+	return false;
+}
+
 static int vss_origin_check_device(struct block_device *bdev,
 				   struct netlink_ext_ack *extack)
 {

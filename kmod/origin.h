@@ -138,6 +138,8 @@ void vss_origin_put_if_unused(struct vss_origin *origin);
 struct vss_origin *vss_origin_find(dev_t dev);
 struct vss_origin *vss_origin_nth(unsigned long n);
 bool vss_origin_on_device(struct block_device *bdev);
+bool vss_origin_snapshotted_on_device(struct block_device *bdev);
+bool vss_origin_held_by_fs(struct super_block *sb);
 bool vss_origin_has_snapshots(struct vss_origin *origin);
 
 void vss_origin_gate_close(struct vss_origin *origin);

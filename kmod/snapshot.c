@@ -57,6 +57,7 @@ static void vss_snapshot_release(struct kref *kref)
 
 	xa_destroy(&snap->exceptions);
 	xa_destroy(&snap->overlay);
+	kfree(snap->store_mask);
 	kfree(snap);
 }
 
@@ -157,7 +158,8 @@ static int vss_create_check_store(struct vss_store *store,
 	struct block_device *backing = store->backing;
 	unsigned int i;
 
-	if (!backing)
+	/* Excluded from copies and masked in images: see store_samevol.c. */
+	if (!backing || store->ops->on_origin)
 		return 0;
 	for (i = 0; i < nr; i++) {
 		struct vss_origin *origin = slots[i].origin;
@@ -375,6 +377,19 @@ int vss_set_create(const struct vss_create_params *p,
 	if (ret) {
 		result->bad_storage = true;
 		goto err_unwind;
+	}
+	/* Where stores lie on each origin now: its image reads zeros there. */
+	for (i = 0; i < nr; i++) {
+		struct vss_origin *origin = slots[i].origin;
+		struct vss_store_mask *mask;
+
+		mask = vss_store_mask_build(origin->disk, origin->start,
+					    origin->nr_sectors);
+		if (IS_ERR(mask)) {
+			ret = PTR_ERR(mask);
+			goto err_unwind;
+		}
+		slots[i].snap->store_mask = mask;
 	}
 
 	ret = vss_set_commit(set, slots, nr, p, &result->bad_dev, extack);

@@ -20,6 +20,7 @@
 struct vss_origin;
 struct vss_store;
 struct vss_image;
+struct vss_store_mask;
 
 struct vss_set {
 	struct list_head node;		/* vss_sets, under vss_ctl_lock */
@@ -61,6 +62,13 @@ struct vss_snapshot {
 	 * gate closed and image I/O synced.
 	 */
 	struct xarray exceptions;
+
+	/*
+	 * Fixed at creation: where stores lay on the origin at the instant
+	 * (sorted sectors of the origin), or NULL. Its image reads them as
+	 * zeros, unless its own writes (the overlay) changed them since.
+	 */
+	struct vss_store_mask *store_mask;
 
 	/* Chunks this snapshot's image has written: private to it. */
 	struct xarray overlay;

@@ -11,6 +11,7 @@
 #include "event.h"
 #include <linux/namei.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/xarray.h>
 
 /* Stores by id; exceptions name their store by this id. */
@@ -20,6 +21,7 @@ static DEFINE_XARRAY_ALLOC(vss_stores);
 static const struct vss_store_ops *const vss_store_backends[] = {
 	&vss_store_bdev_ops,
 	&vss_store_file_ops,
+	&vss_store_samevol_ops,		/* a directory on an origin */
 	&vss_store_tmpfile_ops,
 };
 
@@ -61,6 +63,9 @@ static struct vss_store *vss_store_find_shared(struct inode *inode,
  * which no store goes away (stores go with their sets and slots, which
  * only the control path frees last).
  *
+ * A same-volume store is the exception: its I/O is never intercepted, so
+ * it may lie on an origin (store_samevol.c).
+ *
  * Return: true if some store's device (a block store, or the device of a
  * file store's filesystem) overlaps @bdev.
  */
@@ -77,6 +82,9 @@ bool vss_store_on_device(struct block_device *bdev)
 	xa_for_each(&vss_stores, id, store) {
 		struct block_device *backing = store->backing;
 
+		/* Such a store is excluded from its origin's copies. */
+		if (store->ops->on_origin)
+			continue;
 		if (backing && backing->bd_disk == bdev->bd_disk &&
 		    backing->bd_start_sect < end &&
 		    start < backing->bd_start_sect + bdev_nr_sectors(backing)) {
@@ -206,6 +214,93 @@ void vss_store_put(struct vss_store *store)
 struct vss_store *vss_store_get_by_id(int id)
 {
 	return xa_load(&vss_stores, id);
+}
+
+static int vss_range_cmp(const void *a, const void *b)
+{
+	const struct vss_range *x = a, *y = b;
+
+	return x->start < y->start ? -1 : x->start > y->start;
+}
+
+/* Adds what @store holds of [@start, @end) of @disk to @mask, if it fits. */
+static unsigned int vss_store_mask_add(struct vss_store *store,
+				       struct gendisk *disk, sector_t start,
+				       sector_t end, struct vss_store_mask *mask,
+				       unsigned int room)
+{
+	struct vss_range *ranges;
+	unsigned int nr, i, added = 0;
+
+	if (!store->ops->ranges || store->backing->bd_disk != disk)
+		return 0;
+	nr = store->ops->ranges(store, NULL, 0);
+	if (!mask)
+		return nr;
+	ranges = kmalloc_array(nr, sizeof(*ranges), GFP_KERNEL);
+	if (!ranges)
+		return UINT_MAX;
+	nr = store->ops->ranges(store, ranges, nr);
+	for (i = 0; i < nr && added < room; i++) {
+		sector_t s = max(ranges[i].start, start);
+		sector_t e = min(ranges[i].end, end);
+
+		if (s >= e)
+			continue;
+		mask->range[mask->nr++] = (struct vss_range){
+			.start = s - start, .end = e - start,
+		};
+		added++;
+	}
+	kfree(ranges);
+	return added;
+}
+
+/**
+ * vss_store_mask_build - where stores lie on the origin [@start, +@nr_sectors)
+ * @disk: the origin's disk
+ * @start: the origin's first sector on @disk
+ * @nr_sectors: its size
+ *
+ * Called for a snapshot about to be taken, under vss_ctl_lock (which keeps
+ * every store and its place as they are).
+ *
+ * Return: the ranges, sorted, in sectors of the origin; NULL when no store
+ * lies on it; or ERR_PTR(-ENOMEM).
+ */
+struct vss_store_mask *vss_store_mask_build(struct gendisk *disk,
+					    sector_t start,
+					    sector_t nr_sectors)
+{
+	struct vss_store_mask *mask;
+	struct vss_store *store;
+	unsigned int nr = 0, n;
+	unsigned long id;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	xa_for_each(&vss_stores, id, store)
+		nr += vss_store_mask_add(store, disk, 0, 0, NULL, 0);
+	if (!nr)
+		return NULL;
+	mask = kmalloc(struct_size(mask, range, nr), GFP_KERNEL);
+	if (!mask)
+		return ERR_PTR(-ENOMEM);
+	mask->nr = 0;
+	xa_for_each(&vss_stores, id, store) {
+		n = vss_store_mask_add(store, disk, start, start + nr_sectors,
+				       mask, nr - mask->nr);
+		if (n == UINT_MAX) {
+			kfree(mask);
+			return ERR_PTR(-ENOMEM);
+		}
+	}
+	if (!mask->nr) {
+		kfree(mask);
+		return NULL;
+	}
+	sort(mask->range, mask->nr, sizeof(mask->range[0]), vss_range_cmp,
+	     NULL);
+	return mask;
 }
 
 u64 vss_store_used_bytes(struct vss_store *store)

@@ -21,6 +21,12 @@
 
 struct vss_store;
 
+/* Sectors [@start, @end) of a disk, or of an origin. */
+struct vss_range {
+	sector_t start;
+	sector_t end;
+};
+
 /**
  * struct vss_store_ops - a storage backend
  * @kind: what list and events call it
@@ -46,8 +52,14 @@ struct vss_store;
  * @rw_bio: synchronous I/O of the data of @bio (not submitted, it only
  *	names the pages) at @offset bytes into @slot, running on into the
  *	slots after it.
+ * @contiguous: does @slot + 1 follow @slot where @map puts it? NULL: always.
+ * @ranges: for a store that lies on an origin, the disk sectors it holds
+ *	(absolute on store->backing's disk): up to @max of them into @out,
+ *	returning how many there are. Images read them as zeros.
  * @freezable: the store lives in a filesystem that can be frozen: its
  *	copies fail with -EBUSY meanwhile, rather than hold origin writes.
+ * @on_origin: the store may lie on an origin: its I/O bypasses
+ *	interception (never copied, never tracked) and @ranges says where.
  */
 struct vss_store_ops {
 	enum vss_storage_kind kind;
@@ -64,12 +76,17 @@ struct vss_store_ops {
 				    u32 offset, sector_t *sector);
 	int (*rw_bio)(struct vss_store *store, u32 slot, u32 offset,
 		      struct bio *bio, bool write);
+	bool (*contiguous)(const struct vss_store *store, u32 slot);
+	unsigned int (*ranges)(const struct vss_store *store,
+			       struct vss_range *out, unsigned int max);
 	bool freezable;
+	bool on_origin;
 };
 
 extern const struct vss_store_ops vss_store_bdev_ops;
 extern const struct vss_store_ops vss_store_file_ops;
 extern const struct vss_store_ops vss_store_tmpfile_ops;
+extern const struct vss_store_ops vss_store_samevol_ops;
 
 struct vss_store {
 	struct kref kref;
@@ -79,7 +96,8 @@ struct vss_store {
 	char *path;			/* as given at creation, fixed */
 	/*
 	 * The device that holds the data (a block store's, or a file
-	 * store's filesystem's); fixed once open. It overlaps no origin.
+	 * store's filesystem's); fixed once open. Never an origin's range,
+	 * and no origin's range covers it, unless the backend says so.
 	 */
 	struct block_device *backing;
 	void *private;			/* the backend's, fixed once open */
@@ -152,6 +170,26 @@ struct block_device *vss_store_map(struct vss_store *store, u32 slot,
 				   u32 offset, sector_t *sector);
 int vss_store_rw_bio(struct vss_store *store, u32 slot, u32 offset,
 		     struct bio *bio, bool write);
+
+/* Does @slot + 1 follow @slot, so that one bio may address both? */
+static inline bool vss_store_contiguous(const struct vss_store *store,
+					u32 slot)
+{
+	return !store->ops->contiguous || store->ops->contiguous(store, slot);
+}
+
+/*
+ * Where the stores that lie on an origin are, in sectors of that origin,
+ * sorted: what its snapshot's image reads as zeros (see image.c).
+ */
+struct vss_store_mask {
+	unsigned int nr;
+	struct vss_range range[];
+};
+
+struct vss_store_mask *vss_store_mask_build(struct gendisk *disk,
+					    sector_t start,
+					    sector_t nr_sectors);
 
 /* Does @store wait for a frozen filesystem (see struct vss_store_ops)? */
 static inline bool vss_store_freezable(const struct vss_store *store)

@@ -53,6 +53,7 @@ host_packages=(
 	libsystemd-dev	# sd-daemon for vsswriterd (notify, socket activation)
 	systemd		# systemd-socket-activate, run in the VM by vss_writers_test
 	e2fsprogs xfsprogs lvm2 mdadm fio jq sparse util-linux
+	btrfs-progs	# mkfs.btrfs: vss_samevol_test checks that btrfs is refused
 	udev	# systemd-udevd and udevadm, run in the VM by vss_udev_test
 	python3 python3-matplotlib dkms
 	fdisk	# sfdisk, for the partition tests in the VM

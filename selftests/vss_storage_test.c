@@ -1136,7 +1136,13 @@ TEST_F(bad, storage_is_the_origin)
 	assert_clean(_metadata, self);
 }
 
-/* Storage on a device that another set snapshots. */
+/*
+ * Storage on a device that another set snapshots: the device itself is
+ * refused (every chunk saved there would be a write to copy); so is a
+ * directory in its filesystem, since the snapshot that exists would read
+ * a new same-volume store's chunks as data (it was taken without the
+ * store's place masked out). The error names the way out.
+ */
 TEST_F(bad, storage_on_a_snapshotted_device)
 {
 	dev_t other = rdev_of(self->other);
@@ -1148,6 +1154,7 @@ TEST_F(bad, storage_on_a_snapshotted_device)
 
 	int ret;
 
+	ASSERT_EQ(0, run("mkfs.ext4 -q -F %s", self->origin));
 	ASSERT_EQ(0, bad_create(self, self->blockstore, false, 0, 0))
 		TH_LOG("%s", self->nl.errmsg);
 	ret = vss_create_ex(&self->nl, &a, &c);
@@ -1156,16 +1163,47 @@ TEST_F(bad, storage_on_a_snapshotted_device)
 	EXPECT_EQ(-EXDEV, ret)
 		TH_LOG("storage on a snapshotted device: %s (\"%s\")",
 		       strerror(-ret), self->nl.errmsg);
+
+	/* Mounted only now: a mounted device is refused as busy instead. */
+	ASSERT_EQ(0, run("mount -t ext4 %s %s", self->origin, FS_DIR));
+	a.storage = FS_DIR;
+	a.has_limit = true;
+	a.limit = 4 * MiB;
+	ret = vss_create_ex(&self->nl, &a, &c);
+	if (!ret)
+		vss_delete_set(&self->nl, c.set_id, true);
+	EXPECT_EQ(-EBUSY, ret)
+		TH_LOG("directory on a snapshotted device: %s (\"%s\")",
+		       strerror(-ret), self->nl.errmsg);
+	EXPECT_NE(NULL, strstr(self->nl.errmsg, "use the storage they use"))
+		TH_LOG("\"%s\"", self->nl.errmsg);
+	EXPECT_EQ(0, run_quiet("test -z \"$(ls -A %s/.vss-store 2>/dev/null)\"",
+			       FS_DIR))
+		TH_LOG("a refused create left a store file behind");
+
 	EXPECT_EQ(1, vss_count_snapshots(&self->nl));
 	EXPECT_EQ(1, vss_delete_all(&self->nl));
+	umount_all(FS_DIR);
 	assert_clean(_metadata, self);
 }
 
-/* A file store on a filesystem that lives on the origin. */
+/*
+ * Storage in a filesystem that lives on the origin. A named file there is
+ * refused: the filesystem could move, share or rewrite its blocks under
+ * the store. A directory there gets a same-volume store (pinned files in
+ * DIR/.vss-store/, see vss_samevol_test), which goes with the set.
+ */
 TEST_F(bad, storage_file_on_the_origin)
 {
 	const char *path = FS_DIR "/store";
-	int fd;
+	struct vss_create_args a = {
+		.devs = &self->origin_dev, .nr = 1, .storage = FS_DIR,
+		.has_limit = true, .limit = 4 * MiB,
+		.flags = VSS_CREATE_NO_FREEZE,
+	};
+	struct vss_snap_info info;
+	struct vss_created c;
+	int fd, ret;
 
 	ASSERT_EQ(0, run("mkfs.ext4 -q -F %s", self->origin));
 	ASSERT_EQ(0, run("mount -t ext4 %s %s", self->origin, FS_DIR));
@@ -1175,8 +1213,20 @@ TEST_F(bad, storage_file_on_the_origin)
 	close(fd);
 	expect_error(_metadata, self, bad_create(self, path, false, 0, 0),
 		     EXDEV, "file store on the origin");
-	expect_error(_metadata, self, bad_create(self, FS_DIR, true, 4 * MiB, 0),
-		     EXDEV, "directory store on the origin");
+
+	ret = vss_create_ex(&self->nl, &a, &c);
+	ASSERT_EQ(0, ret) TH_LOG("directory store on the origin: %s (\"%s\")",
+				 strerror(-ret), self->nl.errmsg);
+	ASSERT_EQ(0, vss_snap_info(&self->nl, c.snap_id[0], &info));
+	EXPECT_EQ(VSS_STORAGE_SAMEVOL, info.storage_kind);
+	/* Each extent of its file holds whole chunks only. */
+	EXPECT_GE(4 * MiB, info.storage_limit);
+	EXPECT_LE(3 * MiB, info.storage_limit);
+	EXPECT_EQ(0, run("test -n \"$(ls -A %s/.vss-store)\"", FS_DIR));
+	EXPECT_EQ(0, vss_delete_set(&self->nl, c.set_id, false));
+	EXPECT_EQ(0, run("test -z \"$(ls -A %s/.vss-store)\"", FS_DIR))
+		TH_LOG("the store's file outlived its set");
+
 	umount_all(FS_DIR);
 	EXPECT_FALSE(is_mountpoint(FS_DIR));
 	assert_clean(_metadata, self);

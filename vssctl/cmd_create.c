@@ -23,7 +23,9 @@ static void create_usage(FILE *out)
 		"Options:\n"
 		"  -s, --storage PATH         diff storage: block device, file or directory\n"
 		"                             (default: " VSSCTL_DEFAULT_STORAGE_DIR
-		", else " VSSCTL_FALLBACK_STORAGE_DIR ", if not on a DEV)\n"
+		", else " VSSCTL_FALLBACK_STORAGE_DIR ", if not on a DEV;\n"
+		"                             else " VSSCTL_DEFAULT_STORAGE_DIR
+		" on its DEV, if ext4 or XFS)\n"
 		"  -l, --storage-limit SIZE|N%%  how much storage may be used (default for\n"
 		"                             a directory: %d%% of its free space)\n"
 		"  -c, --chunk-size SIZE      copy unit, a power of two from 4K to 1M (64K)\n"
@@ -247,7 +249,7 @@ int vssctl_choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 			  const struct vss_device *devices, size_t device_count,
 			  char *path, size_t path_len, uint64_t *limit)
 {
-	char limit_text[16], why[1024];
+	char limit_text[16], why[1024], on_device[64] = "";
 	struct vss_snapshot_info *snaps = NULL;
 	struct vss_device *avoid;
 	size_t count = 0, i;
@@ -258,6 +260,11 @@ int vssctl_choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 	if (args->storage) {
 		snprintf(path, path_len, "%s", args->storage);
 		is_dir = stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+		/* The kernel makes such a directory a same-volume store. */
+		if (!is_dir || !vssctl_can_hold_same_volume_store(path) ||
+		    !vssctl_dir_on_devices(path, devices, device_count, on_device,
+					   sizeof(on_device)))
+			on_device[0] = '\0';
 	} else {
 		err = vss_list_snapshots(h, NULL, &snaps, &count);
 		if (err)
@@ -272,11 +279,13 @@ int vssctl_choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 		for (i = 0; i < count; i++)
 			avoid[device_count + i] = snaps[i].origin;
 		err = vssctl_pick_storage(avoid, device_count + count, path,
-					  path_len, why, sizeof(why));
+					  path_len, on_device, sizeof(on_device),
+					  why, sizeof(why));
 		free(avoid);
 		vss_snapshot_info_array_free(snaps, count);
 		if (err) {
-			vssctl_error("%s: no storage directory off the snapshotted devices (%s); "
+			vssctl_error("%s: no storage directory off the snapshotted devices, "
+				     "nor one on ext4 or XFS on them (%s); "
 				     "give one with --storage", ctx->command, why);
 			return VSSCTL_EXIT_STORAGE;
 		}
@@ -307,6 +316,10 @@ int vssctl_choose_storage(const struct vssctl *ctx, struct vss_handle *h,
 	}
 
 	vss_format_size(*limit, limit_text, sizeof(limit_text));
+	if (on_device[0])
+		vssctl_error("storage directory %s is on %s, a snapshotted device: "
+			     "a same-volume store (pinned files in %s/.vss-store)",
+			     path, on_device, path);
 	if (!args->storage && defaulted_limit)
 		vssctl_error("using storage directory %s (limit %s: %d%% of its filesystem's free space)",
 			     path, limit_text, VSSCTL_DEFAULT_LIMIT_PERCENT);

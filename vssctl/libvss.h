@@ -372,7 +372,7 @@ const char *vss_errno_name(int err);
 const char *vss_state_name(uint32_t state);
 
 /**
- * vss_storage_kind_name() - "block", "file" or "tmpfile"
+ * vss_storage_kind_name() - "block", "file", "tmpfile" or "same-volume"
  * @kind: enum vss_storage_kind
  *
  * Return: the name, or "unknown".

@@ -3,11 +3,14 @@
  * Choosing where a set's diff storage goes when the user did not say, and
  * how large it may grow.
  *
- * Storage must not lie on a device of the set, nor on the origin of an
- * existing snapshot: the kernel refuses that with EXDEV, since every chunk
- * saved there would itself be a write to copy. "Lies on" includes the
- * partitions of a whole disk and the devices stacked on top (dm, md),
- * found through sysfs: /sys/dev/block/M:m/<partition>/ and .../holders/.
+ * Storage is best off the devices of the set and the origins of existing
+ * snapshots: there, every chunk saved costs one write to another disk.
+ * "Lies on" includes the partitions of a whole disk and the devices
+ * stacked on top (dm, md), found through sysfs: /sys/dev/block/M:m/
+ * <partition>/ and .../holders/. When no such directory exists (a server
+ * with one disk), a directory on ext4 or XFS on those devices still takes
+ * a same-volume store: the kernel pins its files in DIR/.vss-store/ and
+ * writes chunks straight to their blocks (see Documentation/design.rst).
  */
 #include <dirent.h>
 #include <limits.h>
@@ -17,6 +20,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <sys/sysmacros.h>
 
 #include "vssctl.h"
@@ -281,9 +286,23 @@ static void append_why(char *why, size_t len, const char *fmt, const char *a,
 		snprintf(why + used, len - used, fmt, a, b);
 }
 
-/* The first candidate, if it does not exist yet, is judged by its parent. */
+bool vssctl_can_hold_same_volume_store(const char *dir)
+{
+	struct statfs fs;
+
+	if (statfs(dir, &fs) < 0)
+		return false;
+	return fs.f_type == EXT4_SUPER_MAGIC || fs.f_type == XFS_SUPER_MAGIC;
+}
+
+/*
+ * The first candidate, if it does not exist yet, is judged by its parent.
+ * With @on_device (not NULL), a candidate on the devices is taken if its
+ * filesystem can hold a same-volume store, and @on_device names the device.
+ */
 static bool try_candidate(const char *dir, bool create, const struct vss_device *avoid,
-			  size_t avoid_count, char *why, size_t why_len)
+			  size_t avoid_count, char *on_device, size_t on_device_len,
+			  char *why, size_t why_len)
 {
 	char probe[PATH_MAX], culprit[64];
 	struct stat st;
@@ -309,9 +328,19 @@ static bool try_candidate(const char *dir, bool create, const struct vss_device 
 			*slash = '\0';
 	}
 	if (vssctl_dir_on_devices(probe, avoid, avoid_count, culprit, sizeof(culprit))) {
-		append_why(why, why_len, "%s is on %s, which is being or has been snapshotted",
-			   dir, culprit);
-		return false;
+		if (!on_device) {
+			append_why(why, why_len,
+				   "%s is on %s, which is being or has been snapshotted",
+				   dir, culprit);
+			return false;
+		}
+		if (!vssctl_can_hold_same_volume_store(probe)) {
+			append_why(why, why_len,
+				   "%s is on %s, which is snapshotted, and not on ext4 or XFS",
+				   dir, culprit);
+			return false;
+		}
+		snprintf(on_device, on_device_len, "%s", culprit);
 	}
 	if (!exists && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		append_why(why, why_len, "cannot create %s: %s", dir, strerror(errno));
@@ -321,21 +350,30 @@ static bool try_candidate(const char *dir, bool create, const struct vss_device 
 }
 
 int vssctl_pick_storage(const struct vss_device *avoid, size_t avoid_count,
-			char *path, size_t path_len, char *why, size_t why_len)
+			char *path, size_t path_len, char *on_device, size_t on_device_len,
+			char *why, size_t why_len)
 {
 	const char *preferred = getenv("VSSCTL_STORAGE_DIR");
 
 	if (why_len)
 		why[0] = '\0';
+	if (on_device_len)
+		on_device[0] = '\0';
 	if (!preferred || !*preferred)
 		preferred = VSSCTL_DEFAULT_STORAGE_DIR;
-	if (try_candidate(preferred, true, avoid, avoid_count, why, why_len)) {
+	if (try_candidate(preferred, true, avoid, avoid_count, NULL, 0, why, why_len)) {
 		snprintf(path, path_len, "%s", preferred);
 		return 0;
 	}
 	if (try_candidate(VSSCTL_FALLBACK_STORAGE_DIR, false, avoid, avoid_count,
-			  why, why_len)) {
+			  NULL, 0, why, why_len)) {
 		snprintf(path, path_len, "%s", VSSCTL_FALLBACK_STORAGE_DIR);
+		return 0;
+	}
+	/* Nothing off the devices: a same-volume store on one of them. */
+	if (try_candidate(preferred, true, avoid, avoid_count, on_device, on_device_len,
+			  why, why_len)) {
+		snprintf(path, path_len, "%s", preferred);
 		return 0;
 	}
 	return -ENOENT;

@@ -108,12 +108,18 @@ int vssctl_parse_limit(const char *text, struct vssctl_limit *out);
 /*
  * Picks a storage directory on no device in @avoid (the set's devices and
  * the origins of existing snapshots; their partitions and the devices
- * stacked on them are avoided too). Creates VSSCTL_DEFAULT_STORAGE_DIR
- * (mode 0700) if it is chosen and missing. Returns 0 or -ENOENT with
- * @why describing what was rejected.
+ * stacked on them are avoided too). If there is none, picks the preferred
+ * directory on those devices when its filesystem (ext4, XFS) can hold a
+ * same-volume store, and names the device in @on_device (else "").
+ * Creates VSSCTL_DEFAULT_STORAGE_DIR (mode 0700) if it is chosen and
+ * missing. Returns 0 or -ENOENT with @why describing what was rejected.
  */
 int vssctl_pick_storage(const struct vss_device *avoid, size_t avoid_count,
-			char *path, size_t path_len, char *why, size_t why_len);
+			char *path, size_t path_len, char *on_device, size_t on_device_len,
+			char *why, size_t why_len);
+
+/* Can @dir's filesystem (ext4, XFS) pin a same-volume store's blocks? */
+bool vssctl_can_hold_same_volume_store(const char *dir);
 
 /*
  * Resolves a limit against the storage at @path: a percentage of the free

@@ -394,6 +394,8 @@ enum vss_storage_kind {
 	VSS_STORAGE_BLOCK = 1,	/* a whole block device */
 	VSS_STORAGE_FILE = 2,	/* a regular file */
 	VSS_STORAGE_TMPFILE = 3,	/* an unnamed file made in a directory */
+	/* files in DIR/.vss-store/ on a snapshotted device (ext4, XFS) */
+	VSS_STORAGE_SAMEVOL = 4,
 };
 
 enum vss_event {

@@ -26,6 +26,8 @@ VSS_EXPORT const char *vss_storage_kind_name(uint32_t kind)
 		return "file";
 	case VSS_STORAGE_TMPFILE:
 		return "tmpfile";
+	case VSS_STORAGE_SAMEVOL:
+		return "same-volume";
 	default:
 		return "unknown";
 	}
