@@ -20,6 +20,8 @@
 #   dm-snapshot exception stores: one LV per snapshot, on vdb
 #   bench/fsstore on vdb        ext4 holding a vss directory store, during
 #                               the image reads only
+#   bench/sva, svb 124 MiB, vda ext4 with a same-volume store, during phase
+#                               samevol only (which also puts ext4 on orig)
 # So vss and dm-snapshot snapshot the same device and keep their copies on
 # the same disk. The baseline is the same LV with no snapshot.
 #
@@ -29,7 +31,10 @@
 #   VSS_BENCH_VSSCTL   vssctl to use (default: the one on PATH, build/bin)
 #   VSS_BENCH_ONLY     space-separated phases to run (default: all):
 #                      precond matrix chunks sparse seq read hold mem cbt
-#                      pairs writers pgbench
+#                      pairs writers pgbench samevol
+#   VSS_BENCH_SAMEVOL_REPS, VSS_BENCH_SAMEVOL_PAIR_REPS
+#                      repetitions of phase samevol's separate runs and of
+#                      its side-by-side rewrites (default: as the others)
 set -uo pipefail
 
 out=${1:?usage: bench-guest.sh OUT.json}
@@ -1031,6 +1036,179 @@ if want pgbench; then
 	log "pgbench: TPS and latency with no backup and through a backup with the PostgreSQL writer"
 	cleanup
 	pgbench_phase
+	cleanup
+fi
+
+# --- the same-volume store: against a store on another disk and dm-snapshot ---------
+
+# Item 7 of issue 19. The origin, bench/orig on vda, holds an ext4
+# filesystem, and fio writes a file of the region's size in it (written
+# once in full before anything is measured, so that its blocks are
+# allocated and O_DIRECT writes to it are plain overwrites). Each
+# repetition runs four configurations on that one file, each snapshot
+# taken just before its first writes (every chunk of the file is copied
+# once), then rewrites of the copied region, as the random-write matrix
+# does:
+#   none     no snapshot (before each of the three others: "adjacent");
+#   vss      vss, the store on another disk (bench/store on vdb);
+#   samevol  vss, a same-volume store: a directory on that filesystem,
+#            so its pinned file lies on bench/orig itself, on vda;
+#   dm       dm-snapshot of bench/orig, its exception store on vdb.
+# The order of the three alternates from one repetition to the next.
+# Then rewrites side by side (the method of phase pairs): two ext4 LVs
+# of the same size on vda, one with a same-volume snapshot whose chunks
+# have all been copied, the other with no snapshot, written at once; which
+# LV carries the snapshot alternates. They are smaller than bench/orig
+# (what vda has left), so their file is too.
+sv_mkfs() {
+	# 4 KiB blocks whatever the size; no discard (it would undo the
+	# preconditioning); inode tables and journal written now, not by
+	# ext4lazyinit in the background of a measurement; no blocks reserved
+	# for root, so that the store's bound (half the free space) is plain.
+	mkfs.ext4 -q -F -b 4096 -m 0 -E nodiscard,lazy_itable_init=0,lazy_journal_init=0 "$1" &&
+		mkdir -p "$2" && mount -o noatime "$1" "$2" && mkdir -p "$2/vss"
+}
+
+# sv_file PATH SIZE: a file written once in full, committed.
+sv_file() {
+	fio --name=sv-fill --filename="$1" --rw=write --bs=1M --iodepth=4 --size="$2" \
+		--ioengine=libaio --direct=1 --output=/dev/null >/dev/null 2>"$raw/sv-fill.err" &&
+		sync -f "$1"
+}
+
+# sv_limit MOUNT WANT: WANT, or less when the filesystem's bound (half its
+# free space) is lower; in bytes.
+sv_limit() {
+	local half
+	half=$(stat -f -c '%a %S' "$1" | awk '{ printf "%d", $1 * $2 / 2 }')
+	half=$(( (half - (1 << 20)) >> 20 << 20 ))
+	echo $(( $2 < half ? $2 : half ))
+}
+
+# sv_state WHAT: the snapshots' state and their store's kind and use.
+sv_state() {
+	"$VSSCTL" --json list 2>/dev/null | jq -c --arg what "$1" \
+		'{kind: "vss_state", what: $what, snapshots: length,
+		  failed: [.[] | select(.state != "active")] | length,
+		  storage_kind: (map(.storage.kind) | unique | join(",")),
+		  storage_used: (map(.storage.used) | max),
+		  storage_size: (map(.storage.size) | max),
+		  storage_limit: (map(.storage.limit) | max)}' >>"$records"
+	if [ "$(tail -n1 "$records" | jq .failed)" != 0 ]; then
+		log "WARNING: failed vss snapshots after $1: $("$VSSCTL" list 2>&1 | tail -n +2 | head -c 300)"
+	fi
+}
+
+# sv_config IMPL REP: one configuration on $sv_data (see above).
+sv_config() {
+	local impl=$1 rep=$2 r
+	TEST=sv-randwrite IMPL=none SNAPS=0 CHUNK=0 PHASE=rewrite REP=$rep DEV=$sv_data
+	rand_write
+	TEST=sv-randwrite IMPL=$impl SNAPS=1 CHUNK=65536 REP=$rep DEV=$sv_data
+	case $impl in
+	vss) vss_take 1 64K "$orig" || { cleanup; return 1; } ;;
+	samevol)
+		take_store=$sv_mnt/vss
+		take_opts=(--storage-limit "$sv_store_limit")
+		vss_take 1 64K "$orig"
+		r=$?
+		take_store=''
+		take_opts=()
+		[ "$r" = 0 ] || { cleanup; return 1; }
+		;;
+	dm) dm_take 1 64K "$(dm_cow_size "$region_b")" || { cleanup; return 1; } ;;
+	esac
+	PHASE=first rand_write
+	if [ "$impl" = dm ]; then dm_check "samevol $impl"; else sv_state "samevol $impl"; fi
+	for ((r = 1; r <= rewrite_reps; r++)); do
+		REP=$(( (rep - 1) * rewrite_reps + r ))
+		PHASE=rewrite rand_write
+	done
+	cleanup
+}
+
+# sv_pairs: rewrites of a same-volume snapshot's file beside a file with
+# no snapshot (pair_rewrites' method, on bench/sva and bench/svb).
+sv_pairs() {
+	local k r snapped plain lv limit
+	# The pairs' region: what a 124 MiB filesystem holds with a store of
+	# its size beside it, under the store's bound.
+	local region=32M
+	for lv in sva svb; do
+		lvcreate -q -y -L 124M -n "$lv" bench "$disk1" >/dev/null &&
+			sv_mkfs "/dev/bench/$lv" "$SV/$lv" && sv_file "$SV/$lv/$lv" "$region" || {
+			log "samevol: cannot make bench/$lv and its file"
+			rec '{"kind":"error","what":"samevol: pair filesystems"}'
+			return 1
+		}
+	done
+	limit=$(sv_limit "$SV/sva" $(( (32 + 8) << 20 )))
+	log "samevol pairs: ${region} files, same-volume store limit $((limit >> 20)) MiB"
+	for ((k = 1; k <= ${VSS_BENCH_SAMEVOL_PAIR_REPS:-$pair_reps}; k++)); do
+		if ((k % 2)); then snapped=sva plain=svb; else snapped=svb plain=sva; fi
+		TEST=sv-pair-prep IMPL=samevol SNAPS=1 CHUNK=65536 PHASE=first REP=$k DEV=$SV/$snapped/$snapped
+		take_store=$SV/$snapped/vss
+		take_opts=(--storage-limit "$limit")
+		if vss_take 1 64K "/dev/bench/$snapped"; then
+			rand_write
+			sv_state "samevol pair rewrites"
+			for ((r = 1; r <= pair_runs; r++)); do
+				pair_fio sv-rewrite "$k" "$r" samevol "$SV/$snapped/$snapped" none "$SV/$plain/$plain"
+			done
+		fi
+		take_store=''
+		take_opts=()
+		cleanup
+		"$VSSCTL" untrack "/dev/bench/$snapped" >/dev/null 2>&1
+	done
+}
+
+samevol_phase() {
+	SV=/tmp/bench-sv
+	sv_mnt=$SV/orig
+	sv_data=$sv_mnt/data
+	local k impl order lv
+	rm -rf "$SV"
+	if ! sv_mkfs "$orig" "$sv_mnt" || ! sv_file "$sv_data" "$region"; then
+		log "samevol: cannot make the filesystem on $orig or its file"
+		rec '{"kind":"error","what":"samevol: filesystem"}'
+		umount "$sv_mnt" 2>/dev/null
+		return 1
+	fi
+	# The region's chunks, room for the journal's and the inodes' own
+	# first writes, within the bound.
+	sv_store_limit=$(sv_limit "$sv_mnt" $((region_b + region_b / 8 + (16 << 20))))
+	rec "$(jq -cn --argjson limit "$sv_store_limit" --argjson file "$region_b" \
+		--arg df "$(df -k --output=size,avail "$sv_mnt" | tail -n1)" \
+		'{kind: "samevol_setup", store_limit: $limit, file_bytes: $file, df_kb: $df}')"
+	log "samevol: ${region} file on ext4 on $orig, same-volume store limit $((sv_store_limit >> 20)) MiB"
+	for ((k = 1; k <= ${VSS_BENCH_SAMEVOL_REPS:-$reps}; k++)); do
+		order="vss samevol dm"
+		((k % 2)) || order="dm samevol vss"
+		for impl in $order; do
+			sv_config "$impl" "$k"
+		done
+	done
+	umount "$sv_mnt"
+	sv_pairs
+	for lv in sva svb; do
+		umount "$SV/$lv" 2>/dev/null
+		[ -e "/dev/bench/$lv" ] || continue
+		# udev's blkid may still hold an LV just unmounted.
+		udevadm settle 2>/dev/null
+		for ((k = 0; k < 20; k++)); do
+			lvremove -q -y "bench/$lv" >/dev/null 2>&1 && break
+			sleep 0.5
+		done
+		[ "$k" -lt 20 ] || rec "{\"kind\":\"error\",\"what\":\"samevol: lvremove $lv\"}"
+	done
+	rm -rf "$SV"
+}
+
+if want samevol; then
+	log "same-volume store: first writes and rewrites on ext4, against a store on another disk and dm-snapshot"
+	cleanup
+	samevol_phase
 	cleanup
 fi
 

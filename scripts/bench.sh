@@ -14,7 +14,7 @@
 #   --quick         a short pass (64 MiB region, one repetition) to try things
 #   --only PHASES   only these phases (quoted, space-separated, from: precond
 #                   matrix chunks sparse seq read hold mem cbt pairs writers
-#                   pgbench), e.g. --only
+#                   pgbench samevol), e.g. --only
 #                   "precond read" while working on image reads; results go
 #                   to results/bench/<kernel>-only-<phases>.*, never to the
 #                   documented plot
@@ -52,8 +52,8 @@ name=$series
 if [ -n "${VSS_BENCH_ONLY:-}" ]; then
 	for phase in $VSS_BENCH_ONLY; do
 		case $phase in
-		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt|pairs|writers|pgbench) ;;
-		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt pairs writers pgbench)" >&2; exit 2 ;;
+		precond|matrix|chunks|sparse|seq|read|hold|mem|cbt|pairs|writers|pgbench|samevol) ;;
+		*) echo "bench: unknown phase '$phase' (precond matrix chunks sparse seq read hold mem cbt pairs writers pgbench samevol)" >&2; exit 2 ;;
 		esac
 	done
 	name=$series-only-$(tr -s ' ' '-' <<<"$VSS_BENCH_ONLY" | sed 's/^-//; s/-$//')
@@ -527,6 +527,82 @@ if pg:
           f"p99 {x['stall_p99_in_run_us'] / 1000:+.1f} ms (medians of {len(pairs)} runs)")
     S["pgbench"] = G
 
+# The same-volume store (phase samevol): 4k random writes to a file on ext4
+# on the origin, with no snapshot, a store on another disk, a same-volume
+# store and dm-snapshot; then same-volume rewrites side by side.
+svr = [r for r in recs if r["kind"] == "fio" and r["test"] == "sv-randwrite"]
+SVN = {"vss": "store on another disk", "samevol": "same-volume store", "dm": "dm-snapshot"}
+if svr:
+    last_base = None
+    for r in svr:
+        if r["impl"] == "none":
+            last_base = r["iops"]
+        elif last_base:
+            r["adjacent_ratio"] = r["iops"] / last_base
+    svbase = val("sv-randwrite", "none", 0, 0, "rewrite")
+    svbases = [r["iops"] for r in fio("sv-randwrite", "none")]
+
+    # Each repetition's figure of A over B's of the same repetition (the
+    # two minutes apart at most).
+    def sv_per_rep(a, b, phase):
+        xs = []
+        for rep in sorted({r["rep"] for r in fio("sv-randwrite", a, phase=phase)}):
+            x = [r["iops"] for r in fio("sv-randwrite", a, phase=phase) if r["rep"] == rep]
+            y = [r["iops"] for r in fio("sv-randwrite", b, phase=phase) if r["rep"] == rep]
+            if x and y:
+                xs.append(x[0] / y[0])
+        return xs
+
+    SV = {"none_iops": svbase, "none_runs": len(svbases)}
+    st = [r for r in recs if r["kind"] == "vss_state" and r["what"].startswith("samevol")]
+    setup = next((r for r in recs if r["kind"] == "samevol_setup"), {})
+    p("")
+    p(f"same-volume store: 4k random writes, iodepth 16, to a {env.get('region', 0) >> 20} MiB file on ext4 "
+      f"on the origin, 1 snapshot, 64K chunks: IOPS (vs no snapshot; vs the adjacent baselines)")
+    if svbases:
+        p(f"  {'no snapshot':24}{fmt(svbase):>8} (median of {len(svbases)} runs, "
+          f"{fmt(min(svbases))}..{fmt(max(svbases))})")
+    for impl in ("vss", "samevol", "dm"):
+        f = val("sv-randwrite", impl, 1, 65536, "first")
+        w = val("sv-randwrite", impl, 1, 65536, "rewrite")
+        fa = val("sv-randwrite", impl, 1, 65536, "first", "adjacent_ratio")
+        wa = val("sv-randwrite", impl, 1, 65536, "rewrite", "adjacent_ratio")
+        if f is None and w is None:
+            continue
+        SV[impl] = {"first": f, "rewrite": w, "first_ratio": ratio(f, svbase),
+                    "rewrite_ratio": ratio(w, svbase), "first_adjacent_ratio": fa,
+                    "rewrite_adjacent_ratio": wa,
+                    "first_runs": len(fio("sv-randwrite", impl, 1, 65536, "first")),
+                    "rewrite_runs": len(fio("sv-randwrite", impl, 1, 65536, "rewrite")),
+                    "first_p99_us": val("sv-randwrite", impl, 1, 65536, "first", "lat_p99_us")}
+        x = SV[impl]
+        p(f"  {SVN[impl]:24}first {fmt(f):>6} ({pct(ratio(f, svbase))}; {pct(fa)}), p99 "
+          f"{'-' if x['first_p99_us'] is None else format(x['first_p99_us'] / 1000, '.1f')} ms, {x['first_runs']} runs; "
+          f"rewrites {fmt(w):>6} ({pct(ratio(w, svbase))}; {pct(wa)}), {x['rewrite_runs']} runs")
+    for a, b in (("samevol", "vss"), ("samevol", "dm"), ("vss", "dm")):
+        if a not in SV or b not in SV:
+            continue
+        fr, wr_ = sv_per_rep(a, b, "first"), sv_per_rep(a, b, "rewrite")
+        SV[f"{a}/{b}"] = {"first": ratio(SV[a]["first"], SV[b]["first"]),
+                          "first_per_rep": med(fr), "first_reps": len(fr),
+                          "first_adjacent": ratio(SV[a]["first_adjacent_ratio"], SV[b]["first_adjacent_ratio"]),
+                          "rewrite": ratio(SV[a]["rewrite"], SV[b]["rewrite"]),
+                          "rewrite_per_rep": med(wr_)}
+        x = SV[f"{a}/{b}"]
+        p(f"  {SVN[a]} / {SVN[b]}: first writes {fmt(x['first'])}x (per repetition {fmt(x['first_per_rep'])}x "
+          f"over {x['first_reps']}; adjacent {fmt(x['first_adjacent'])}x), rewrites {fmt(x['rewrite'])}x")
+    kinds = sorted({r.get("storage_kind") for r in st if r["what"] == "samevol samevol"} - {None})
+    used = [r["storage_used"] for r in st if r["what"] == "samevol samevol"]
+    if setup or kinds:
+        p(f"  same-volume store: kind {', '.join(kinds) or '-'}, limit {setup.get('store_limit', 0) >> 20} MiB, "
+          f"used after the first writes {'-' if med(used) is None else format(med(used) / 2**20, '.0f')} MiB")
+    sp = side_by_side_tests("pair", (("sv-rewrite", "same-volume rewrites, 1 snapshot, 64K"),),
+                            "a_dev", "a_iops", "b_iops")
+    if sp:
+        SV["pairs"] = sp
+        p(side_by_side_line(sp["sv-rewrite"], "same-volume/no snapshot", "file vss snapshots"))
+    S["samevol"] = SV
+
 # --- targets ---
 T = []
 def target(name, value, ok, shown):
@@ -655,6 +731,28 @@ target("pgbench throughput lost < 5% over the backup's duration", lo, None if lo
        "-" if lo is None else f"{100 * lo:.1f}% ({G['tps']:.1f} vs {N['tps']:.1f} tps; "
        f"paired {100 * G['lost_paired']:.1f}%, in the run {fmt_or(G.get('lost_in_run'), 0.01, '.1f')}%; "
        f"backup {G['window_us'] / 1e6:.1f} s)")
+SV = S.get("samevol", {})
+if SV:
+    x = SV.get("samevol/vss", {})
+    r = x.get("first")
+    dmx = SV.get("samevol/dm", {})
+    target("same-volume store first writes >= 0.8x a store on another disk (ext4 file, 64K chunks)",
+           r, None if r is None else r >= 0.8,
+           "-" if r is None else f"{r:.2f}x ({fmt(SV['samevol']['first'])} vs {fmt(SV['vss']['first'])} IOPS, "
+           f"medians of {SV['samevol']['first_runs']} runs; per repetition {fmt(x['first_per_rep'])}x, "
+           f"vs the adjacent baselines {fmt(x['first_adjacent'])}x; "
+           f"{fmt(dmx.get('first'))}x dm-snapshot's {fmt(SV.get('dm', {}).get('first'))})")
+    v = SV.get("samevol", {})
+    r = v.get("rewrite_ratio")
+    runs = (f"{pct(r)} in separate runs (vs the adjacent baselines: {pct(v.get('rewrite_adjacent_ratio'))}; "
+            f"{v.get('rewrite_runs')} runs)")
+    shown = runs
+    px = SV.get("pairs", {}).get("sv-rewrite")
+    if px:
+        shown = paired_shown(px, pct(px["ratio"])) + ("" if r is None else f"; {runs}")
+        r = px["ratio"]
+    target("same-volume store rewrites >= 95% of no snapshot (ext4 file, 64K chunks)",
+           r, None if r is None else r >= 0.95, shown)
 S["targets"] = T
 bad = [r for r in recs if r["kind"] in ("error",)]
 badstate = [r for r in recs if (r["kind"] == "vss_state" and r["failed"]) or (r["kind"] == "dm_state" and r["invalid"])]
