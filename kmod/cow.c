@@ -250,7 +250,7 @@ static void vss_cow_save(struct vss_chain *chain, u64 first, unsigned int nr,
 					  "cannot write to the diff storage");
 		else if (alloc_err == -ENOSPC || alloc_err == -EDQUOT)
 			vss_snapshot_fail(target, -alloc_err,
-					  "diff storage is full");
+					  vss_store_full_reason(store));
 		else if (alloc_err == -ENOMEM)
 			vss_snapshot_fail(target, ENOMEM,
 					  "out of memory for a diff storage slot");
@@ -601,6 +601,103 @@ void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last)
 	if (handed)
 		vss_cow_batch_wait(&batch);
 	kfree(jobs);
+}
+
+/*
+ * Is [@start, @start + @nr) of @disk on @origin, fully (1), partly (-1)
+ * or not at all (0)?
+ */
+static int vss_origin_overlap(struct vss_origin *origin, struct gendisk *disk,
+			      sector_t start, sector_t nr)
+{
+	sector_t end = origin->start + origin->nr_sectors;
+
+	if (origin->disk != disk || start >= end ||
+	    start + nr <= origin->start)
+		return 0;
+	return start >= origin->start && start + nr <= end ? 1 : -1;
+}
+
+/**
+ * vss_cow_keep_in_place - keep what new store room holds for older snapshots
+ * @store: a store that lies on origins (see struct vss_store_ops.on_origin)
+ * @disk: the disk it lies on
+ * @sector: where slot @first_slot starts on @disk (absolute)
+ * @first_slot: the first of @nr_slots slots at consecutive chunks of @disk
+ * @nr_slots: how many
+ *
+ * A store that grows takes space that is free in its filesystem now, but
+ * may not have been at the instant of a snapshot of the origin it lies
+ * on: a file deleted since then reads, in that snapshot, from these very
+ * sectors, and the store's writes are never copied. So before the room is
+ * handed out, every chunk there that a snapshot still reads from the
+ * origin (not covered, as copy-on-write says it) becomes an exception of
+ * the newest healthy snapshot that points to the slot at that very chunk:
+ * the slot keeps the old data where it is, with no I/O, and is never
+ * handed out while a snapshot reads it. The other slots are free room.
+ * Chunks of the store's file are written by nobody but the store, so no
+ * copy of them races this; a snapshot that fails meanwhile keeps its
+ * exceptions, valid for the older ones, as in vss_cow_save().
+ *
+ * The caller holds vss_ctl_lock, under which chains do not change, and has
+ * published where the slots lie (image reads may use them at once).
+ *
+ * Return: how many slots were kept, or -EINVAL when the slots are not
+ * chunks of the origins they lie on (another chunk size or alignment), or
+ * lie on more than one origin with snapshots: the room cannot be used.
+ */
+int vss_cow_keep_in_place(struct vss_store *store, struct gendisk *disk,
+			  sector_t sector, u32 first_slot, u32 nr_slots)
+{
+	unsigned int shift = store->chunk_shift - SECTOR_SHIFT;
+	sector_t nr = (sector_t)nr_slots << shift;
+	struct vss_origin *origin, *found = NULL;
+	struct vss_chain *chain = NULL;
+	unsigned long n;
+	u64 chunk;
+	u32 i;
+	int kept = 0;
+
+	lockdep_assert_held(&vss_ctl_lock);
+	for (n = 0; (origin = vss_origin_nth(n)); n++) {
+		struct vss_chain *c = rcu_dereference_protected(origin->chain,
+					lockdep_is_held(&vss_ctl_lock));
+		int overlap = vss_origin_overlap(origin, disk, sector, nr);
+
+		if (!overlap || !c)
+			continue;
+		if (overlap < 0 || found ||
+		    origin->chunk_shift != store->chunk_shift ||
+		    (sector - origin->start) & ((1ULL << shift) - 1))
+			return -EINVAL;
+		found = origin;
+		chain = c;
+	}
+	if (!found)
+		return 0;
+	chunk = (sector - found->start) >> shift;
+	for (i = 0; i < nr_slots; i++, chunk++) {
+		struct vss_snapshot *target;
+		unsigned long exc;
+		int ret;
+
+		if (vss_cow_covered(chain, chunk))
+			continue;
+		target = vss_cow_target(chain);
+		ret = vss_store_claim_slot(store, first_slot + i);
+		if (WARN_ON_ONCE(ret))
+			return ret;
+		exc = vss_exc_pack(store, first_slot + i);
+		ret = xa_insert(&target->exceptions, chunk, xa_mk_value(exc),
+				GFP_KERNEL | __GFP_NOFAIL);
+		if (WARN_ON_ONCE(ret)) {
+			vss_store_free_exc(exc);
+			continue;
+		}
+		kept++;
+		cond_resched();
+	}
+	return kept;
 }
 
 /**

@@ -9,10 +9,14 @@
 struct vss_origin;
 struct vss_chain;
 struct vss_snapshot;
+struct gendisk;
 
 bool vss_cow_covered(struct vss_chain *chain, u64 chunk);
 void vss_cow_chunk(struct vss_origin *origin, u64 chunk);
 void vss_cow_chunks(struct vss_origin *origin, u64 first, u64 last);
+struct vss_store;
+int vss_cow_keep_in_place(struct vss_store *store, struct gendisk *disk,
+			  sector_t sector, u32 first_slot, u32 nr_slots);
 unsigned long vss_chain_lookup(struct vss_chain *chain,
 			       struct vss_snapshot *snap, u64 chunk);
 

@@ -45,9 +45,12 @@ static int __init vss_init(void)
 				       WQ_UNBOUND | WQ_MEM_RECLAIM, 0);
 	if (!vss_image_wq)
 		goto err_cow_chunk_wq;
-	ret = vss_origin_init();
+	ret = vss_store_init();
 	if (ret)
 		goto err_image_wq;
+	ret = vss_origin_init();
+	if (ret)
+		goto err_store;
 	ret = vss_image_init();
 	if (ret)
 		goto err_origin;
@@ -67,6 +70,8 @@ err_image:
 	vss_image_exit();
 err_origin:
 	vss_origin_exit();
+err_store:
+	vss_store_exit();
 err_image_wq:
 	destroy_workqueue(vss_image_wq);
 err_cow_chunk_wq:
@@ -85,6 +90,8 @@ err_bioset:
 static void __exit vss_exit(void)
 {
 	vss_netlink_exit();
+	/* Growths ahead of need may still hold the stores; they go first. */
+	vss_store_exit();
 	vss_intercept_exit();
 	rcu_barrier();
 	srcu_barrier(&vss_image_srcu);
@@ -93,7 +100,6 @@ static void __exit vss_exit(void)
 	destroy_workqueue(vss_image_wq);
 	destroy_workqueue(vss_cow_wq);
 	destroy_workqueue(vss_cow_chunk_wq);
-	vss_store_exit();
 	bioset_exit(&vss_bio_set);
 	/* vss_image_srcu is cleaned up by the module loader (DEFINE_SRCU). */
 }

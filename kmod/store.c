@@ -12,10 +12,16 @@
 #include <linux/namei.h>
 #include <linux/slab.h>
 #include <linux/sort.h>
+#include <linux/wait_bit.h>
+#include <linux/workqueue.h>
 #include <linux/xarray.h>
 
 /* Stores by id; exceptions name their store by this id. */
 static DEFINE_XARRAY_ALLOC(vss_stores);
+
+/* Growths ahead of need (see store.h), and how many hold a store. */
+struct workqueue_struct *vss_store_wq;
+static atomic_t vss_store_growths = ATOMIC_INIT(0);
 
 /* The backends, in the order they are asked whether they take a path. */
 static const struct vss_store_ops *const vss_store_backends[] = {
@@ -341,21 +347,32 @@ static void vss_store_note_full(struct vss_store *store, int err)
  * @slot: receives the slot number
  * @nowait: fail rather than wait for a file store's frozen filesystem
  *
- * Has the backend make room when the slot lies past the room made so far.
+ * Has the backend make room when the slot lies past the room made so far;
+ * a backend that grows ahead (see struct vss_store_ops) is never waited
+ * for: its slots come from the room it made, and it is told after each
+ * allocation, so that it grows before that room runs out.
  * The slot holds a reference on @store until vss_store_free_exc().
  *
- * Return: 0, -ENOSPC when the limit is reached or the filesystem is full,
- * -EDQUOT when the owner's quota is, -EBUSY when @nowait and growing
- * would wait for a frozen filesystem, or another negative errno (the
- * filesystem failed growing the file, or memory ran out).
+ * Return: 0, -ENOSPC when the limit is reached or the filesystem is full
+ * (or a store that grows ahead has no room left now), -EDQUOT when the
+ * owner's quota is, -EBUSY when @nowait and growing would wait for a
+ * frozen filesystem, or another negative errno (the filesystem failed
+ * growing the file, or memory ran out).
  */
 int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 {
+	u32 max = store->max_slots;
 	u64 end;
 	int ret;
 
-	ret = ida_alloc_max(&store->slots, store->max_slots - 1, GFP_NOIO);
+	if (store->ops->grow_ahead)
+		/* What a slot below it needs was published before it. */
+		max = min_t(u64, max, smp_load_acquire(&store->size) >>
+				      store->chunk_shift);
+	ret = max ? ida_alloc_max(&store->slots, max - 1, GFP_NOIO) : -ENOSPC;
 	if (ret < 0) {
+		if (store->ops->grow_ahead)
+			store->ops->grow_ahead(store);
 		vss_store_note_full(store, ret);
 		return ret;
 	}
@@ -372,7 +389,73 @@ int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait)
 	kref_get(&store->kref);
 	atomic_inc(&store->used_slots);
 	vss_store_check_low(store);
+	if (store->ops->grow_ahead)
+		store->ops->grow_ahead(store);
 	return 0;
+}
+
+/**
+ * vss_store_claim_slot - take slot @slot of @store, as vss_store_alloc_slot()
+ * @store: the store
+ * @slot: the slot, which its backend is about to publish room for
+ *
+ * For a backend whose new room must keep what it holds for the
+ * snapshots older than it (see vss_cow_keep_in_place()).
+ *
+ * Return: 0, or a negative errno if the slot is taken.
+ */
+int vss_store_claim_slot(struct vss_store *store, u32 slot)
+{
+	int ret = ida_alloc_range(&store->slots, slot, slot, GFP_KERNEL);
+
+	if (ret < 0)
+		return ret;
+	kref_get(&store->kref);
+	atomic_inc(&store->used_slots);
+	vss_store_check_low(store);
+	return 0;
+}
+
+/**
+ * vss_store_full_reason - why @store had no slot (-ENOSPC or -EDQUOT)
+ * @store: the store
+ *
+ * Return: a snapshot's failure reason, static: whether the store reached
+ * its limit, or, for one that grows ahead, its filesystem had no room
+ * for it to grow, what it grew is held for its snapshots (see
+ * vss_cow_keep_in_place()), or the growth did not come in time (a frozen
+ * filesystem, or writes that outran the reserve).
+ */
+const char *vss_store_full_reason(const struct vss_store *store)
+{
+	if (!store->ops->grow_ahead ||
+	    READ_ONCE(store->size) >> store->chunk_shift >= store->max_slots)
+		return "diff storage is full";
+	if (test_bit(VSS_STORE_GROW_FAILED, &store->flags))
+		return "diff storage is full: its filesystem has no room for it to grow";
+	if (test_bit(VSS_STORE_GROW_HELD, &store->flags))
+		return "diff storage is full: what it grew holds data its snapshots need";
+	return "diff storage is full: it could not grow in time";
+}
+
+/* A growth of @store is about to be queued: it holds the store. */
+void vss_store_grow_get(struct vss_store *store)
+{
+	atomic_inc(&vss_store_growths);
+	kref_get(&store->kref);
+}
+
+/*
+ * A growth of @store is over; the last reference may go with it, under
+ * vss_ctl_lock as everywhere else. Called last in the growth's work.
+ */
+void vss_store_grow_put(struct vss_store *store)
+{
+	mutex_lock(&vss_ctl_lock);
+	vss_store_put(store);
+	mutex_unlock(&vss_ctl_lock);
+	if (atomic_dec_and_test(&vss_store_growths))
+		wake_up_var(&vss_store_growths);
 }
 
 /* Frees the slot an exception points to, and its reference on the store. */
@@ -461,8 +544,18 @@ int vss_store_rw_bio(struct vss_store *store, u32 slot, u32 offset,
 	return store->ops->rw_bio(store, slot, offset, bio, write);
 }
 
+int vss_store_init(void)
+{
+	/* Never in the write path's way: growth may wait for a thaw. */
+	vss_store_wq = alloc_workqueue("vss_store", WQ_UNBOUND, 0);
+	return vss_store_wq ? 0 : -ENOMEM;
+}
+
 void vss_store_exit(void)
 {
+	/* No set is left: each growth sees its store unused and ends. */
+	wait_var_event(&vss_store_growths, !atomic_read(&vss_store_growths));
+	destroy_workqueue(vss_store_wq);
 	WARN_ON(!xa_empty(&vss_stores));
 	xa_destroy(&vss_stores);
 }

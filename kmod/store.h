@@ -37,8 +37,16 @@ struct vss_range {
  *	Undone by @close, also when it fails half way.
  * @close: releases what @open took; called once, last.
  * @reserve: makes room for the slots before @end bytes, for a store that
- *	grows (NULL: all its room exists from @open). With @nowait, fails
- *	with -EBUSY rather than wait for a frozen filesystem.
+ *	grows when a slot needs it (NULL: all its room exists from @open,
+ *	or the backend grows ahead). With @nowait, fails with -EBUSY rather
+ *	than wait for a frozen filesystem.
+ * @grow_ahead: for a store that grows ahead of need, in a worker of its
+ *	own, never in the write path (NULL: it does not). Called after
+ *	every slot allocation, successful or not, from any context that may
+ *	allocate a slot; it must never block, and only queues growth when
+ *	the room left (@store->size less the slots in use) falls below the
+ *	backend's reserve. Slots are then never handed out beyond
+ *	@store->size: an allocation past it fails with -ENOSPC at once.
  * @same_space: does @store already serve the space @inode names? Two slot
  *	allocators on the same space would overwrite each other's chunks.
  * @rw_bvec: synchronous I/O of @bytes from the start of @slot on (runs on
@@ -68,6 +76,7 @@ struct vss_store_ops {
 		    struct netlink_ext_ack *extack);
 	void (*close)(struct vss_store *store);
 	int (*reserve)(struct vss_store *store, u64 end, bool nowait);
+	void (*grow_ahead)(struct vss_store *store);
 	bool (*same_space)(const struct vss_store *store, struct inode *inode);
 	int (*rw_bvec)(struct vss_store *store, u32 slot, struct bio_vec *bvec,
 		       unsigned int nr_bvec, size_t skip, unsigned int bytes,
@@ -111,7 +120,10 @@ struct vss_store {
 
 	/*
 	 * Bytes of room the backend has made; written by the backend (under
-	 * a lock of its own), read without one: it only grows.
+	 * a lock of its own), read without one: it only grows. A backend
+	 * that grows ahead (@ops->grow_ahead) publishes it with
+	 * smp_store_release() once everything a slot below it needs is in
+	 * place, and vss_store_alloc_slot() reads it with smp_load_acquire().
 	 */
 	u64 size;
 
@@ -119,6 +131,8 @@ struct vss_store {
 	unsigned long flags;
 #define VSS_STORE_LOW_REPORTED	0	/* low-space event sent */
 #define VSS_STORE_FULL_REPORTED	1	/* overflow event sent */
+#define VSS_STORE_GROW_FAILED	2	/* grows ahead, and could not */
+#define VSS_STORE_GROW_HELD	3	/* grew, but its snapshots hold it */
 };
 
 /*
@@ -159,6 +173,8 @@ static inline void vss_store_get(struct vss_store *store)
 }
 
 int vss_store_alloc_slot(struct vss_store *store, u32 *slot, bool nowait);
+int vss_store_claim_slot(struct vss_store *store, u32 slot);
+const char *vss_store_full_reason(const struct vss_store *store);
 void vss_store_free_exc(unsigned long exc);
 
 int vss_store_rw_bvec(struct vss_store *store, u32 slot, struct bio_vec *bvec,
@@ -206,6 +222,20 @@ static inline loff_t vss_store_slot_pos(const struct vss_store *store,
 
 u64 vss_store_used_bytes(struct vss_store *store);
 
+/*
+ * Growth ahead of need runs in vss_store_wq. A queued or running growth
+ * holds a reference on its store, taken by vss_store_grow_get() and
+ * dropped by vss_store_grow_put(), which takes vss_ctl_lock for the put:
+ * the last reference may go there, and a store is only ever released
+ * under that lock (vss_store_on_device() and vss_store_mask_build()
+ * rely on it). Nothing waits for a growth, so it may take vss_ctl_lock
+ * and block on a frozen filesystem; module exit waits for the last one.
+ */
+extern struct workqueue_struct *vss_store_wq;
+void vss_store_grow_get(struct vss_store *store);
+void vss_store_grow_put(struct vss_store *store);
+
+int vss_store_init(void);
 void vss_store_exit(void);
 
 #endif /* VSS_STORE_H */

@@ -69,12 +69,25 @@ static int file_extents(const char *path, struct extents *out)
 	return ret;
 }
 
-/* The store's file in @dir/.vss-store (the only one expected), or "". */
+/* Is @name a segment of a store ("<uuid>.<n>"), and is it its first? */
+static bool segment_name(const char *name, bool *first)
+{
+	size_t len = strlen(name);
+
+	*first = len == 38 && !strcmp(name + 36, ".0");
+	return len > 37 && name[36] == '.';
+}
+
+/*
+ * The stores in @dir/.vss-store: how many (files that are not segments
+ * count as stores too), and the path of the first one's first segment.
+ */
 static int store_file(const char *dir, char *path, size_t len)
 {
 	char sub[256];
 	struct dirent *e;
 	int n = 0;
+	bool first;
 	DIR *d;
 
 	path[0] = 0;
@@ -85,6 +98,8 @@ static int store_file(const char *dir, char *path, size_t len)
 	while ((e = readdir(d))) {
 		if (e->d_name[0] == '.')
 			continue;
+		if (segment_name(e->d_name, &first) && !first)
+			continue;
 		if (!n++)
 			snprintf(path, len, "%s/%s", sub, e->d_name);
 	}
@@ -92,13 +107,116 @@ static int store_file(const char *dir, char *path, size_t len)
 	return n;
 }
 
+/* How many files the stores in @dir/.vss-store have. */
+static int store_segments(const char *dir)
+{
+	char sub[256];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(sub, sizeof(sub), "%s/.vss-store", dir);
+	d = opendir(sub);
+	if (!d)
+		return 0;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/*
+ * The extents of every file in @dir/.vss-store, together; 1 if every one
+ * is pinned (a write gives ETXTBSY).
+ */
+static int store_extents(const char *dir, struct extents *out)
+{
+	char sub[256], path[600];
+	struct extents one;
+	struct dirent *e;
+	int pinned = 1;
+	unsigned int i;
+	DIR *d;
+
+	memset(out, 0, sizeof(*out));
+	snprintf(sub, sizeof(sub), "%s/.vss-store", dir);
+	d = opendir(sub);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d))) {
+		int fd;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", sub, e->d_name);
+		if (file_extents(path, &one))
+			pinned = -EIO;
+		for (i = 0; i < one.nr && out->nr < 256; i++)
+			out->e[out->nr++] = one.e[i];
+		fd = open(path, O_WRONLY);
+		if (fd < 0 || write(fd, "x", 1) != -1 || errno != ETXTBSY)
+			pinned = pinned < 0 ? pinned : 0;
+		if (fd >= 0)
+			close(fd);
+	}
+	closedir(d);
+	return pinned;
+}
+
+/* Do the physical ranges of @a and @b overlap? */
+static bool extents_overlap(const struct extents *a, const struct extents *b)
+{
+	unsigned int i, j;
+
+	for (i = 0; i < a->nr; i++)
+		for (j = 0; j < b->nr; j++)
+			if (a->e[i].physical < b->e[j].physical + b->e[j].length &&
+			    b->e[j].physical < a->e[i].physical + a->e[i].length)
+				return true;
+	return false;
+}
+
+/* The debug kernel's slowness (see vss_harness.h), for waits. */
+static unsigned int time_scale(void)
+{
+	const char *scale = getenv("VSS_TIMEOUT_SCALE");
+	unsigned long n = scale ? strtoul(scale, NULL, 10) : 1;
+
+	return n ? n : 1;
+}
+
+/* Waits up to @ms (scaled) for @dir's stores to have @want files or more. */
+static int wait_segments(const char *dir, int want, unsigned int ms)
+{
+	unsigned int waited;
+
+	ms *= time_scale();
+	for (waited = 0; store_segments(dir) < want && waited < ms;
+	     waited += 20)
+		usleep(20 * 1000);
+	return store_segments(dir);
+}
+
+/* Waits (scaled) for @dir's stores to go: a growth may still hold one. */
+static int store_gone(const char *dir)
+{
+	char path[512];
+	unsigned int waited;
+
+	for (waited = 0; store_file(dir, path, sizeof(path)) &&
+	     waited < 5000 * time_scale(); waited += 20)
+		usleep(20 * 1000);
+	return store_file(dir, path, sizeof(path));
+}
+
 /*
  * Checks the stamps of the data file as an image holds them: sector s of
  * the file lives at the physical place @map gives (the origin's layout,
  * which in-place O_DIRECT rewrites never change).
  */
-static long verify_file_on(const char *dev, const struct extents *map,
-			   const uint16_t *expect, char *why)
+static long verify_map_on(const char *dev, const struct extents *map,
+			  uint64_t sectors, const uint16_t *expect,
+			  uint16_t seq, char *why)
 {
 	enum { STEP = 128 };		/* sectors a read */
 	char *buf = aligned_buf(STEP * SECTOR);
@@ -118,8 +236,8 @@ static long verify_file_on(const char *dev, const struct extents *map,
 		uint64_t s, first = map->e[i].logical / SECTOR;
 		uint64_t end = first + map->e[i].length / SECTOR;
 
-		if (end > DATA_SECTORS)
-			end = DATA_SECTORS;
+		if (end > sectors)
+			end = sectors;
 		for (s = first; s < end; s += STEP) {
 			unsigned int n = end - s < STEP ? end - s : STEP, k;
 			off_t at = map->e[i].physical + (s - first) * SECTOR;
@@ -131,15 +249,16 @@ static long verify_file_on(const char *dev, const struct extents *map,
 				goto out;
 			}
 			for (k = 0; k < n; k++) {
+				uint16_t want = expect ? expect[s + k] : seq;
 				int r = stamp_check(buf + k * SECTOR, s + k,
-						    expect[s + k]);
+						    want);
 
 				if (r && !bad++)
 					snprintf(why, 256, "file sector %llu: %s (want seq %u)",
 						 (unsigned long long)(s + k),
 						 r == -1 ? "bad checksum" :
 						 r == -2 ? "misplaced" : "wrong sequence",
-						 expect[s + k]);
+						 want);
 			}
 		}
 	}
@@ -147,6 +266,29 @@ out:
 	close(fd);
 	free(buf);
 	return bad;
+}
+
+static long verify_file_on(const char *dev, const struct extents *map,
+			   const uint16_t *expect, char *why)
+{
+	return verify_map_on(dev, map, DATA_SECTORS, expect, 0, why);
+}
+
+/* Writes @path, @sectors stamped with @seq, synced; its extents in @map. */
+static int stamped_file(const char *path, uint64_t sectors, uint16_t seq,
+			struct extents *map)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_DIRECT, 0600);
+	int ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = posix_fallocate(fd, 0, sectors * SECTOR);
+	ret = ret ? -ret : fill_stamps(fd, sectors, seq);
+	if (!ret && fsync(fd))
+		ret = -errno;
+	close(fd);
+	return ret ?: file_extents(path, map);
 }
 
 /* Counts the non-zero bytes of @dev in the ranges of @map. */
@@ -208,7 +350,11 @@ FIXTURE_VARIANT(samevol) {
 
 FIXTURE_VARIANT_ADD(samevol, ext4) {
 	.fs = "ext4",
-	.mkfs = "mkfs.ext4 -q -F",
+	/*
+	 * Inode tables and journal zeroed now, not by ext4lazyinit in the
+	 * background, whose writes would take room the tests size.
+	 */
+	.mkfs = "mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0",
 	.image_opts = "ro",
 	.fsck = "e2fsck -fn",
 };
@@ -382,7 +528,7 @@ TEST_F(samevol, store_file_is_pinned)
 		TH_LOG("the store's file moved");
 
 	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)))
+	EXPECT_EQ(0, store_gone(STORE_DIR))
 		TH_LOG("%s left behind", path);
 }
 
@@ -430,7 +576,7 @@ TEST_F(samevol, stamped_integrity)
 	umount_all(IMAGE_MNT);
 
 	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
 	free(then);
 }
 
@@ -512,7 +658,7 @@ TEST_F(samevol, sixteen_snapshots_random_deletes)
 		if (left)
 			EXPECT_EQ(1, store_file(STORE_DIR, path, sizeof(path)));
 	}
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)))
+	EXPECT_EQ(0, store_gone(STORE_DIR))
 		TH_LOG("%s left behind", path);
 	for (i = 0; i < NR; i++)
 		free(then[i]);
@@ -530,7 +676,7 @@ TEST_F(samevol, filling_the_filesystem)
 	struct vss_snap_info info;
 	struct statvfs before, after;
 	struct vss_attrs ev;
-	char evbuf[8192], path[512];
+	char evbuf[8192];
 	unsigned int n, i, failed_events = 0, overflow_events = 0;
 	int ret, type;
 
@@ -582,7 +728,7 @@ TEST_F(samevol, filling_the_filesystem)
 			       made.image[0]));
 
 	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
 	umount_all(ORIGIN_MNT);
 	EXPECT_EQ(0, run("%s %s", variant->fsck, self->origin));
 }
@@ -660,23 +806,388 @@ TEST_F(samevol, freeze_while_copying)
 	free(then);
 }
 
+static int child_status(pid_t pid)
+{
+	int status;
+
+	if (pid < 0 || waitpid(pid, &status, 0) != pid)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/*
+ * A writer of new 1 MiB files (@prefix0, @prefix1, ..., at most @max)
+ * races the store's growth: it stops once the store has a second file.
+ * How much the filesystem's own metadata adds to the copies differs
+ * (ext4's journal), so the test watches for the growth rather than
+ * count. Returns the number of the store's files, or -1.
+ */
+static int write_until_growth(const char *prefix, unsigned int max)
+{
+	const char *stop = TOP "/stop";
+	unsigned int waited = 0;
+	pid_t pid;
+	int ret;
+
+	unlink(stop);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (!pid) {
+		for (unsigned int i = 0; i < max && access(stop, F_OK); i++)
+			if (run_quiet("dd if=/dev/urandom of=%s%u bs=1M count=1 conv=fsync",
+				      prefix, i))
+				_exit(1);
+		_exit(0);
+	}
+	while (store_segments(STORE_DIR) < 2 && waitpid(pid, NULL, WNOHANG) == 0 &&
+	       waited < 60000 * time_scale()) {
+		usleep(20 * 1000);
+		waited += 20;
+	}
+	close(open(stop, O_WRONLY | O_CREAT, 0600));
+	ret = child_status(pid);
+	unlink(stop);
+	if (ret > 0 && ret != 128)
+		return -1;
+	ret = wait_segments(STORE_DIR, 2, 5000);
+	/* From the file's creation to its room's publication. */
+	usleep(300 * 1000 * time_scale());
+	return ret;
+}
+
+/*
+ * Allocates (without writing: no copies) the file @name so that about
+ * @left bytes of the origin's filesystem stay free.
+ */
+static int leave_free(const char *name, uint64_t left)
+{
+	struct statvfs vfs;
+	uint64_t free;
+
+	if (statvfs(ORIGIN_MNT, &vfs))
+		return -errno;
+	free = vfs.f_bavail * (uint64_t)vfs.f_frsize;
+	if (free <= left + MiB)
+		return -ENOSPC;
+	return run("fallocate -l %llu %s/%s",
+		   (unsigned long long)((free - left) & ~(MiB - 1)), ORIGIN_MNT,
+		   name);
+}
+
+/*
+ * Writes stamps of @seq to file sectors [@first, @first + @nr) of the file
+ * that @map maps, through the device @fd below the filesystem (which a
+ * freeze does not hold).
+ */
+static int write_map_on(int fd, const struct extents *map, uint64_t first,
+			uint64_t nr, uint16_t seq)
+{
+	enum { STEP = 128 };
+	void *buf = aligned_buf(STEP * SECTOR);
+	uint64_t s, end = first + nr;
+	unsigned int i;
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	for (i = 0; i < map->nr && !ret; i++) {
+		uint64_t lo = map->e[i].logical / SECTOR;
+		uint64_t hi = lo + map->e[i].length / SECTOR;
+		uint64_t base = map->e[i].physical / SECTOR - lo;
+
+		for (s = lo > first ? lo : first; s < hi && s < end && !ret;
+		     s += STEP) {
+			uint64_t n = hi - s < STEP ? hi - s : STEP;
+
+			if (n > end - s)
+				n = end - s;
+			ret = write_stamps_at(fd, buf, base, s, n, seq);
+		}
+	}
+	free(buf);
+	return ret;
+}
+
+/*
+ * The store grows ahead of need while first writes race it: its new files
+ * appear and are pinned, the snapshot stays healthy, and its image is as
+ * at the instant. The store opens with half of what is free (less than
+ * its limit) and grows when the user frees space. Room grown while a
+ * snapshot lives is held for what it may still read there; a second set
+ * shares the store, the first goes, and the second's copies use the
+ * grown room.
+ */
+TEST_F(samevol, growth_while_writes_race)
+{
+	uint16_t *then_a = malloc(DATA_SECTORS * sizeof(*then_a));
+	uint16_t *then_b = malloc(DATA_SECTORS * sizeof(*then_b));
+	struct extents data_map, store_a, store_b, all;
+	struct vss_created a, b;
+	struct vss_snap_info info;
+	uint64_t state = 4242;
+	unsigned int i;
+
+	ASSERT_NE(NULL, then_a);
+	ASSERT_NE(NULL, then_b);
+	ASSERT_EQ(0, file_extents(DATA_FILE, &data_map));
+	/* 64 MiB free: the store opens with 32 of its 96 MiB (steps of 16). */
+	ASSERT_EQ(0, leave_free("filler", 64 * MiB));
+	ASSERT_EQ(0, create_samevol(_metadata, self, 96 * MiB, &a));
+	memcpy(then_a, self->now, DATA_SECTORS * sizeof(*then_a));
+	ASSERT_EQ(1, store_segments(STORE_DIR));
+	ASSERT_EQ(1, store_extents(STORE_DIR, &store_a));
+	ASSERT_EQ(0, vss_snap_info(&self->nl, a.snap_id[0], &info));
+	EXPECT_EQ(96 * MiB, info.storage_limit);
+	ASSERT_EQ(0, run("rm %s/filler && sync", ORIGIN_MNT));
+
+	/* First writes until the store grows, 24 MiB and more. */
+	ASSERT_EQ(0, scribble(self->now, &state, 30, 2));
+	EXPECT_LE(2, write_until_growth(ORIGIN_MNT "/a", 40))
+		TH_LOG("the store did not grow");
+	EXPECT_EQ(1, store_extents(STORE_DIR, &all))
+		TH_LOG("a file of the store is not pinned");
+	ASSERT_EQ(0, vss_snap_info(&self->nl, a.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+
+	/* A second set shares the store, all its files masked. */
+	ASSERT_EQ(0, create_samevol(_metadata, self, 96 * MiB, &b));
+	memcpy(then_b, self->now, DATA_SECTORS * sizeof(*then_b));
+	ASSERT_EQ(1, store_extents(STORE_DIR, &store_b));
+	check_image(_metadata, variant, a.image[0], &data_map, &store_a, then_a);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, a.set_id, false));
+
+	/* More than the first room: B's copies need what was grown. */
+	ASSERT_EQ(0, scribble(self->now, &state, 30, 3));
+	for (i = 0; i < 44; i++) {
+		ASSERT_EQ(0, run_quiet("dd if=/dev/urandom of=%s/b%u bs=1M count=1 conv=fsync",
+				       ORIGIN_MNT, i));
+		ASSERT_EQ(0, vss_snap_info(&self->nl, b.snap_id[0], &info));
+		if (info.storage_used > 36 * MiB)
+			break;
+	}
+	sync();
+	ASSERT_EQ(0, vss_snap_info(&self->nl, b.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+	EXPECT_LT(36 * MiB, info.storage_used);
+	EXPECT_EQ(1, store_extents(STORE_DIR, &all));
+	check_image(_metadata, variant, b.image[0], &data_map, &store_b, then_b);
+	EXPECT_EQ(0, run("mount -o %s %s %s && test ! -e %s/b0 && test -e %s/a0",
+			 variant->image_opts, b.image[0], IMAGE_MNT, IMAGE_MNT,
+			 IMAGE_MNT));
+	umount_all(IMAGE_MNT);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, b.set_id, false));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
+	free(then_a);
+	free(then_b);
+}
+
+/*
+ * Room grown after a snapshot's instant may lie where a file was that has
+ * been deleted since: the image must still read that file as it was (a
+ * store that masked its new room would read zeros there, one that did
+ * not would read diff data). Here the deleted file's blocks are nearly
+ * all the free space there is, so the store grows into them.
+ */
+TEST_F(samevol, growth_keeps_deleted_files)
+{
+	const uint64_t kept_sectors = 96 * MiB / SECTOR;
+	struct extents data_map, kept_map, store_map, all;
+	struct vss_created made;
+	struct vss_snap_info info;
+	char why[256];
+
+	ASSERT_EQ(0, file_extents(DATA_FILE, &data_map));
+	ASSERT_EQ(0, stamped_file(ORIGIN_MNT "/kept", kept_sectors, 7,
+				  &kept_map));
+	ASSERT_EQ(0, leave_free("filler", 56 * MiB));
+	sync();
+	/* 28 of its 64 MiB at first. */
+	ASSERT_EQ(0, create_samevol(_metadata, self, 64 * MiB, &made));
+	ASSERT_EQ(1, store_extents(STORE_DIR, &store_map));
+	/* The rest of the free space goes, without copies; then the file. */
+	ASSERT_EQ(0, leave_free("filler2", 2 * MiB));
+	ASSERT_EQ(0, run("rm %s/kept && sync", ORIGIN_MNT));
+	/* Copies until the room left falls below the reserve. */
+	EXPECT_LE(2, write_until_growth(ORIGIN_MNT "/new", 40));
+	ASSERT_EQ(1, store_extents(STORE_DIR, &all));
+	EXPECT_TRUE(extents_overlap(&all, &kept_map))
+		TH_LOG("the store did not grow where the deleted file was");
+	ASSERT_EQ(0, vss_snap_info(&self->nl, made.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+	EXPECT_EQ(0, verify_map_on(made.image[0], &kept_map, kept_sectors,
+				   NULL, 7, why))
+		TH_LOG("the deleted file in the image: %s", why);
+	check_image(_metadata, variant, made.image[0], &data_map, &store_map,
+		    self->now);
+	EXPECT_EQ(0, run("mount -o %s %s %s && test -e %s/kept && test ! -e %s/new0",
+			 variant->image_opts, made.image[0], IMAGE_MNT,
+			 IMAGE_MNT, IMAGE_MNT));
+	umount_all(IMAGE_MNT);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
+}
+
+/*
+ * A writer freezes the filesystem (FIFREEZE) while the store must grow:
+ * growth waits for the thaw (no file appears meanwhile), the freeze and
+ * the thaw are not held up, the copies go on into the reserve, and once
+ * thawed the store grows and the snapshot is healthy.
+ */
+TEST_F(samevol, freeze_while_store_must_grow)
+{
+	const uint64_t big_sectors = 24 * MiB / SECTOR;
+	struct extents data_map, big_map, store_map, all;
+	struct vss_created made;
+	struct vss_snap_info info;
+	struct timespec t0, t1;
+	char why[256];
+	int fd, dir;
+
+	ASSERT_EQ(0, file_extents(DATA_FILE, &data_map));
+	ASSERT_EQ(0, stamped_file(ORIGIN_MNT "/big", big_sectors, 5, &big_map));
+	ASSERT_EQ(0, leave_free("filler", 40 * MiB));
+	sync();
+	/* 20 of its 64 MiB at first; then room for it to grow. */
+	ASSERT_EQ(0, create_samevol(_metadata, self, 64 * MiB, &made));
+	ASSERT_EQ(1, store_extents(STORE_DIR, &store_map));
+	ASSERT_EQ(0, run("rm %s/filler && sync", ORIGIN_MNT));
+
+	dir = open(ORIGIN_MNT, O_RDONLY);
+	ASSERT_LE(0, dir);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ASSERT_EQ(0, ioctl(dir, FIFREEZE, 0)) TH_LOG("%s", strerror(errno));
+	/* Raw first writes under the frozen filesystem: 14 of the 20 MiB. */
+	fd = open(self->origin, O_WRONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_map_on(fd, &big_map, 0, 14 * MiB / SECTOR, 6));
+	close(fd);
+	usleep(300 * 1000 * time_scale());
+	EXPECT_EQ(1, store_segments(STORE_DIR))
+		TH_LOG("the store grew in a frozen filesystem");
+	ASSERT_EQ(0, vss_snap_info(&self->nl, made.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+	EXPECT_EQ(0, ioctl(dir, FITHAW, 0)) TH_LOG("%s", strerror(errno));
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	close(dir);
+	EXPECT_GT(5.0 * time_scale(),
+		  (t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
+
+	EXPECT_LE(2, wait_segments(STORE_DIR, 2, 5000))
+		TH_LOG("the store did not grow after the thaw");
+	EXPECT_EQ(1, store_extents(STORE_DIR, &all))
+		TH_LOG("a file of the store is not pinned");
+	ASSERT_EQ(0, vss_snap_info(&self->nl, made.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_ACTIVE, info.state) TH_LOG("%s", info.reason);
+	EXPECT_EQ(0, verify_map_on(made.image[0], &big_map, big_sectors, NULL,
+				   5, why))
+		TH_LOG("the image: %s", why);
+	check_image(_metadata, variant, made.image[0], &data_map, &store_map,
+		    self->now);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
+}
+
+/*
+ * The filesystem itself is full (its users created files until ENOSPC)
+ * while the snapshot needs the store to grow: growth is refused (never
+ * more than half of what is free), with a STORAGE_LOW event and a log
+ * line; the snapshot fails once the room is used up, with an event and
+ * a state saying the filesystem has no room for the store to grow; the
+ * origin keeps every write, and the filesystem stays writable for its
+ * users and checks clean.
+ */
+TEST_F(samevol, filesystem_full_stops_growth)
+{
+	const uint64_t big_sectors = 32 * MiB / SECTOR;
+	struct extents big_map;
+	struct vss_created made;
+	struct vss_snap_info info;
+	struct vss_attrs ev;
+	char evbuf[8192], why[256];
+	unsigned int n, low = 0, failed = 0, overflow = 0;
+	int type, fd;
+
+	ASSERT_EQ(0, stamped_file(ORIGIN_MNT "/big", big_sectors, 5, &big_map));
+	ASSERT_EQ(0, leave_free("filler", 40 * MiB));
+	sync();
+	ASSERT_EQ(0, vss_subscribe_events(&self->ev));
+	/* 20 of its 64 MiB at first. */
+	ASSERT_EQ(0, create_samevol(_metadata, self, 64 * MiB, &made));
+	/* Files until ENOSPC: allocated, not written, so nothing is copied. */
+	for (n = 0; !run_quiet("fallocate -l 1M %s/fill%u", ORIGIN_MNT, n); n++)
+		ASSERT_GT(100, n) TH_LOG("the filesystem never filled");
+	/* First writes over 32 MiB; the store has 20. */
+	fd = open(self->origin, O_WRONLY | O_DIRECT);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, write_map_on(fd, &big_map, 0, big_sectors, 6));
+	close(fd);
+
+	ASSERT_EQ(0, vss_snap_info(&self->nl, made.snap_id[0], &info));
+	EXPECT_EQ(VSS_STATE_FAILED, info.state);
+	EXPECT_NE(NULL, strstr(info.reason, "its filesystem has no room for it to grow"))
+		TH_LOG("reason: %s", info.reason);
+	EXPECT_EQ(1, store_segments(STORE_DIR));
+	while ((type = vss_next_event(&self->ev, 100, &ev, evbuf)) > 0) {
+		const struct nlattr *err;
+
+		low += type == VSS_EVENT_STORAGE_LOW;
+		overflow += type == VSS_EVENT_STORAGE_OVERFLOW;
+		if (type != VSS_EVENT_SNAPSHOT_FAILED)
+			continue;
+		failed++;
+		err = vss_event_attr(&ev, VSS_A_ERRNO, NULL);
+		EXPECT_NE(NULL, err);
+		if (err)
+			EXPECT_EQ(ENOSPC, (int)vss_get_u32(err));
+	}
+	EXPECT_LE(1, low);
+	EXPECT_LE(1, overflow);
+	EXPECT_EQ(1, failed);
+	EXPECT_EQ(0, run("dmesg | grep -q 'same-volume store in %s cannot grow'",
+			 STORE_DIR));
+	/* The origin kept every write; the failed image reads nothing. */
+	EXPECT_EQ(0, verify_map_on(self->origin, &big_map, big_sectors, NULL, 6,
+				   why))
+		TH_LOG("origin: %s", why);
+	EXPECT_NE(0, run_quiet("dd if=%s of=/dev/null bs=4k count=1 iflag=direct",
+			       made.image[0]));
+	/* Writable for its users: what they free, they can write again. */
+	ASSERT_EQ(0, run("rm %s/filler", ORIGIN_MNT));
+	EXPECT_EQ(0, run("dd if=/dev/zero of=%s/after bs=1M count=4 conv=fsync status=none",
+			 ORIGIN_MNT));
+	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
+	umount_all(ORIGIN_MNT);
+	EXPECT_EQ(0, run("%s %s", variant->fsck, self->origin));
+}
+
 /* What cannot hold a same-volume store is refused, and nothing changes. */
 TEST_F(samevol, refusals)
 {
+	struct vss_snap_info info;
+	struct statvfs after;
+	uint64_t big;
 	const char *devs[] = { self->origin };
 	struct vss_created made, other;
 	struct statvfs vfs;
 	char path[512];
 	int fd, ret;
 
-	/* More than half the free space. */
+	/*
+	 * A limit above half the free space: the store takes half, and
+	 * would grow on from there as the space allows.
+	 */
 	ASSERT_EQ(0, statvfs(ORIGIN_MNT, &vfs));
-	ret = vss_create(&self->nl, devs, 1, STORE_DIR,
-			 (vfs.f_bavail * (uint64_t)vfs.f_frsize / 2 + 16 * MiB) & ~(MiB - 1),
-			 0, 0, &made);
-	EXPECT_EQ(-ENOSPC, ret) TH_LOG("%s", self->nl.errmsg);
-	EXPECT_NE(NULL, strstr(self->nl.errmsg, "half"));
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)));
+	big = (vfs.f_bavail * (uint64_t)vfs.f_frsize / 2 + 16 * MiB) & ~(MiB - 1);
+	ASSERT_EQ(0, create_samevol(_metadata, self, big, &made));
+	ASSERT_EQ(0, statvfs(ORIGIN_MNT, &after));
+	EXPECT_GE(vfs.f_bavail * (uint64_t)vfs.f_frsize / 2 + MiB,
+		  (vfs.f_bavail - after.f_bavail) * (uint64_t)vfs.f_frsize);
+	ASSERT_EQ(0, vss_snap_info(&self->nl, made.snap_id[0], &info));
+	EXPECT_EQ(big, info.storage_limit);
+	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
 
 	/* A named file on the origin is still refused: the VFS would write it. */
 	fd = open(ORIGIN_MNT "/storefile", O_RDWR | O_CREAT, 0600);
@@ -697,7 +1208,7 @@ TEST_F(samevol, refusals)
 	EXPECT_EQ(-EBUSY, ret) TH_LOG("%s", self->nl.errmsg);
 	EXPECT_NE(NULL, strstr(self->nl.errmsg, "use the storage they use"))
 		TH_LOG("%s", self->nl.errmsg);
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
 	EXPECT_EQ(1, vss_count_snapshots(&self->nl));
 	EXPECT_EQ(0, vss_delete_set(&self->nl, other.set_id, false));
 
@@ -714,7 +1225,7 @@ TEST_F(samevol, refusals)
 	EXPECT_EQ(0, vss_delete_set(&self->nl, made.set_id, false));
 	EXPECT_EQ(1, store_file(STORE_DIR, path, sizeof(path)));
 	EXPECT_EQ(0, vss_delete_set(&self->nl, other.set_id, false));
-	EXPECT_EQ(0, store_file(STORE_DIR, path, sizeof(path)));
+	EXPECT_EQ(0, store_gone(STORE_DIR));
 }
 
 /*

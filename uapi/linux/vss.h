@@ -402,7 +402,12 @@ enum vss_event {
 	VSS_EVENT_SNAPSHOT_CREATED = 1,
 	VSS_EVENT_SNAPSHOT_DELETED = 2,
 	VSS_EVENT_SNAPSHOT_FAILED = 3,	/* VSS_A_ERRNO, VSS_A_REASON */
-	VSS_EVENT_STORAGE_LOW = 4,	/* less than 1/8 of the limit left */
+	/*
+	 * Less than 1/8 of the limit left; or a store that grows ahead of
+	 * need (same-volume) could not grow, its filesystem being full: the
+	 * room it has is all its snapshots get.
+	 */
+	VSS_EVENT_STORAGE_LOW = 4,
 	VSS_EVENT_STORAGE_OVERFLOW = 5,	/* a chunk could not be saved */
 	VSS_EVENT_ORIGIN_REMOVED = 6,
 	/* VSS_A_CBT (the new generation), VSS_A_REASON */
