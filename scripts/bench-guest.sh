@@ -870,9 +870,10 @@ fi
 #                exec --idle (tar at nice 19 in the idle I/O class).
 # The window of each figure is vssctl exec's run (from its start to its
 # end); for none, the same seconds of its run as the backup's window; and
-# "around", the backup run's own seconds outside its window (from 2 s in
-# to the backup's start, from 1 s after its end to 1 s before pgbench's),
-# a baseline that the host's drift between runs does not touch. Each
+# "around:MODE", the run's own seconds outside its window (from 2 s in to
+# the backup's start, from 1 s after its end to 1 s before pgbench's), a
+# baseline that the host's drift between runs does not touch ("around" is
+# the backup's). Each
 # window is cut in two as well: MODE/set, from vssctl exec's start to
 # COMMAND's (the writers' prepare-snapshot with its checkpoint, the
 # freeze, the commit), and MODE/cmd, COMMAND's run (the copy-on-write after
@@ -1060,8 +1061,10 @@ pgbench_phase() {
 			window_stats "none:$1/cmd" "$2" "$P/log-none" "$((t_none0 + t_c0 - t_run0))" \
 				"$((t_none0 + t_c1 - t_run0))"
 		fi
-		# The backup run outside its window; "none" is the target's
-		# baseline.
+		# The run outside its window (around:MODE; around for the
+		# backup), and "none", the target's baseline.
+		window_stats "around:$1" "$2" "$P/log-$1" "$((t_run0 + 2000000))" "$t_b0" '{}' \
+			"$((t_b1 + 1000000))" "$((t_end - 1000000))"
 		if [ "$1" = backup ]; then
 			window_stats around "$2" "$P/log-$1" "$((t_run0 + 2000000))" "$t_b0" '{}' \
 				"$((t_b1 + 1000000))" "$((t_end - 1000000))"

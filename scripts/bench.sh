@@ -527,25 +527,28 @@ if pg:
         p(f"  {name:24} vs no backup: {100 * x['lost']:+.1f}% tps lost (paired {100 * x['lost_paired']:+.1f}%), "
           f"p99 {x['stall_p99_us'] / 1000:+.1f} ms (paired {x['stall_p99_paired_us'] / 1000:+.1f} ms)")
     # The decomposition: each mode's window, and its two parts (taking
-    # the set; COMMAND), against the no-backup run's same seconds.
-    p("  each against the no-backup run's same seconds (medians of the runs' losses):")
+    # the set; COMMAND), against the no-backup run's same seconds, and
+    # against the mode's own run outside its window.
     D = {}
-    for mode, name in modes[2:]:
-        parts = []
-        for part, pname in (("", "window"), ("/set", "set"), ("/cmd", "COMMAND")):
-            rs = [r for r in pg if r["mode"] == mode + part]
-            pairs = [(a, b) for a in pg if a["mode"] == "none:" + mode + part for b in rs if b["rep"] == a["rep"]]
-            if not pairs:
-                continue
-            lost = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
-            secs = med([b["window_us"] / 1e6 for a, b in pairs])
-            D[mode + part] = {"lost": lost, "seconds": secs, "tps": med([b["tps"] for a, b in pairs]),
-                              "none_tps": med([a["tps"] for a, b in pairs]),
-                              "tx_lost": med([a["tps"] * a["window_us"] / 1e6 - b["transactions"] for a, b in pairs])}
-            x = D[mode + part]
-            parts.append(f"{pname} {x['seconds']:.1f} s {x['tps']:.0f}/{x['none_tps']:.0f} tps {100 * lost:+.1f}%")
-        if parts:
-            p(f"    {name:24} " + "; ".join(parts))
+    for base, bname in (("none:", "the no-backup run's same seconds"),
+                        ("around:", "the same run outside the window")):
+        p(f"  each against {bname} (medians of the runs' losses):")
+        for mode, name in modes[2:]:
+            parts = []
+            for part, pname in (("", "window"), ("/set", "set"), ("/cmd", "COMMAND")):
+                rs = [r for r in pg if r["mode"] == mode + part]
+                bm = base + mode + (part if base == "none:" else "")
+                pairs = [(a, b) for a in pg if a["mode"] == bm for b in rs if b["rep"] == a["rep"]]
+                if not pairs:
+                    continue
+                lost = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
+                secs = med([b["window_us"] / 1e6 for a, b in pairs])
+                D[base + mode + part] = {"lost": lost, "seconds": secs, "tps": med([b["tps"] for a, b in pairs]),
+                                         "base_tps": med([a["tps"] for a, b in pairs])}
+                x = D[base + mode + part]
+                parts.append(f"{pname} {x['seconds']:.1f} s {x['tps']:.0f}/{x['base_tps']:.0f} tps {100 * lost:+.1f}%")
+            if parts:
+                p(f"    {name:24} " + "; ".join(parts))
     G["parts"] = D
     # The backup against its own run's seconds outside the backup.
     pairs = [(a, b) for a in pg if a["mode"] == "around" for b in pg
