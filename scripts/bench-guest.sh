@@ -926,6 +926,7 @@ pgbench_phase() {
 	# pg_writer CHECKPOINT: the writer running with --checkpoint
 	# CHECKPOINT ("" for its default), restarted if need be.
 	pg_writer() {
+		local k	# not the caller's repetition counter
 		[ "$checkpoint" = "${1:-default}" ] && kill -0 "$wpid" 2>/dev/null && return 0
 		if [ -n "$wpid" ]; then
 			kill "$wpid" 2>/dev/null
