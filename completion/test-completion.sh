@@ -46,7 +46,7 @@ echo "1..13"
 expect "the other commands still complete" "vssctl cr" create
 expect "exec is a command" "vssctl ex" exec
 expect "exec: the create options" "vssctl exec --st" --storage --storage-limit
-expect "exec: its own options" "vssctl exec -" --mount --mount-options --keep --no-writers \
+expect "exec: its own options" "vssctl exec -" --mount --mount-options --keep --idle --no-writers \
 	--writer-volumes --queue-timeout --hold-limit --label --no-freeze --chunk-size --help --
 expect "exec: short options" "vssctl exec -" -m -o -k -s -l -c -L -n -t -w -q -h
 refuse "exec: no --json (exec has none)" "vssctl exec --j" --json

@@ -857,30 +857,48 @@ fi
 
 # PostgreSQL 15 on an ext4 LV of its own (what vda has left), pgbench
 # (TPC-B-like, 4 clients, every transaction logged) for a fixed time. Each
-# repetition runs it three times, in this order:
-#   none    no backup;
-#   backup  a backup through vsswriterd and the in-box writer, START_AT
-#           seconds in: vssctl exec (the writer's pg_backup_start, the set,
-#           its backup_label into the image, pg_backup_stop) running tar of
-#           the mounted image into a file on another disk (an ext4 LV on
-#           vdb); the diff storage is bench/store;
-#   hold    the same set through the same writer, but COMMAND only sleeps
-#           as long as tar took: what the writer and the snapshot cost,
-#           without the backup tool's own reads competing for the CPUs and
-#           the disks.
+# repetition runs it five times, in this order, a backup or a set START_AT
+# seconds in; the diff storage is bench/store, a backup is tar of the
+# mounted image into a file on another disk (an ext4 LV on vdb):
+#   none         no backup;
+#   fast-backup  vssctl exec with the writer started --checkpoint=fast
+#                (pg_backup_start(label, true): every dirty buffer written
+#                at once), tar at the caller's priority;
+#   fast-hold    the same set through the same writer, but COMMAND only
+#                sleeps as long as tar ran: the checkpoint's, the freeze's
+#                and the snapshot's cost without the backup tool's;
+#   nw-hold      vssctl exec --no-writers of bench/pg, sleeping as long:
+#                the freeze and the copy-on-write alone, no checkpoint;
+#   backup       what a user runs: the writer's default (a spread
+#                checkpoint, which makes the backup longer: none and
+#                backup run LONG_DUR seconds, the others DUR) and vssctl
+#                exec --idle (tar at nice 19 in the idle I/O class).
 # The window of each figure is vssctl exec's run (from its start to its
 # end); for none, the same seconds of its run as the backup's window; and
-# "around", the backup run's own seconds outside its window (from 2 s in
-# to the backup's start, from 1 s after its end to 1 s before pgbench's),
-# a baseline that the host's drift between runs does not touch.
+# "around:MODE", the run's own seconds outside its window (from 2 s in to
+# the backup's start, from 1 s after its end to 1 s before pgbench's), a
+# baseline that the host's drift between runs does not touch ("around" is
+# the backup's). Each
+# window is cut in two as well: MODE/set, from vssctl exec's start to
+# COMMAND's (the writers' prepare-snapshot with its checkpoint, the
+# freeze, the commit), and MODE/cmd, COMMAND's run (the copy-on-write after
+# the instant, and tar); and none:MODE, none:MODE/set and none:MODE/cmd
+# are the no-backup run over the same seconds of its own run.
 # Figures: transactions a second, latency p50, p99, max, and the longest
-# time no transaction completed, from pgbench's log.
+# time no transaction completed, from pgbench's log; the time vssctl exec
+# took to give COMMAND the set (the writer's prepare-snapshot, with its
+# checkpoint), COMMAND's own time, and the checkpoint the backup began
+# with (from the server's log: its kind, buffers written, write and total
+# seconds).
 pgbench_phase() {
 	local P=/tmp/bench-pg pgbin=/usr/lib/postgresql/15/bin k mode dpid wpid bpid rc
-	local t_run0 t_end t_b0 t_b1 off0 off1 dur start_at=8 pg_reps hold_s tar_s=10
-	local t_none0=0 bytes has_label held frozen
+	local t_run0 t_end t_b0 t_b1 off0 off1 dur long_dur start_at=8 pg_reps hold_s cmd_s=10 w
+	local t_none0=0 bytes has_label held frozen t_c0 t_c1 ckpt logpos checkpoint= wpid=
+	local -a cmd
 	local writer=$VSS_REPO/build/bin/vss-writer-postgresql
-	if [ -n "$quick" ]; then dur=25 pg_reps=1; else dur=45 pg_reps=3; fi
+	# A spread checkpoint makes the backup longer: pgbench must outlast it.
+	dur=45 long_dur=70
+	if [ -n "$quick" ]; then pg_reps=1; else pg_reps=3; fi
 	[ -x "$pgbin/postgres" ] && [ -x "$pgbin/pgbench" ] && [ -x "$writer" ] || {
 		log "pgbench: needs postgresql-15 (scripts/deps.sh) and $writer (make tools)"
 		rec '{"kind":"error","what":"pgbench: postgresql-15 or the writer missing"}'
@@ -898,7 +916,7 @@ pgbench_phase() {
 	fi
 	chown postgres: "$P/data" "$P/run" "$P/bak"
 	if ! as_pg "$pgbin/initdb -D $P/data/main" >"$raw/pg-initdb.log" 2>&1 ||
-		! as_pg "$pgbin/pg_ctl -D $P/data/main -l $P/run/pg.log -w -t 300 -o '-c unix_socket_directories=$P/run -c listen_addresses= -c shared_buffers=64MB -c max_wal_size=64MB -c min_wal_size=32MB' start" >/dev/null ||
+		! as_pg "$pgbin/pg_ctl -D $P/data/main -l $P/run/pg.log -w -t 300 -o '-c unix_socket_directories=$P/run -c listen_addresses= -c shared_buffers=64MB -c max_wal_size=64MB -c min_wal_size=32MB -c log_checkpoints=on' start" >/dev/null ||
 		! as_pg "$pgbin/pgbench -h $P/run -i -q -s 3 postgres" >"$raw/pgbench-init.log" 2>&1; then
 		log "pgbench: the server did not start: $(tail -3 "$P/run/pg.log" 2>/dev/null)"
 		rec '{"kind":"error","what":"pgbench: server"}'
@@ -910,13 +928,27 @@ pgbench_phase() {
 	vsswriterd --foreground -c "$P/writerd.conf" >>"$raw/pg-writerd.log" 2>&1 &
 	dpid=$!
 	for ((k = 0; k < 100; k++)); do "$VSSCTL" writers >/dev/null 2>&1 && break; sleep 0.1; done
-	"$writer" --conninfo "host=$P/run dbname=postgres user=postgres" >>"$raw/pg-writer.log" 2>&1 &
-	wpid=$!
-	for ((k = 0; k < 100; k++)); do
-		"$VSSCTL" --json writers 2>/dev/null |
-			jq -e '.[] | select(.name == "postgresql") | .connected' >/dev/null && break
-		sleep 0.1
-	done
+	# pg_writer CHECKPOINT: the writer running with --checkpoint
+	# CHECKPOINT ("" for its default), restarted if need be.
+	pg_writer() {
+		local k	# not the caller's repetition counter
+		[ "$checkpoint" = "${1:-default}" ] && kill -0 "$wpid" 2>/dev/null && return 0
+		if [ -n "$wpid" ]; then
+			kill "$wpid" 2>/dev/null
+			wait "$wpid" 2>/dev/null
+		fi
+		echo "--- the writer, checkpoint ${1:-default}" >>"$raw/pg-writer.log"
+		"$writer" --conninfo "host=$P/run dbname=postgres user=postgres" ${1:+--checkpoint "$1"} \
+			>>"$raw/pg-writer.log" 2>&1 &
+		wpid=$!
+		checkpoint=${1:-default}
+		for ((k = 0; k < 100; k++)); do
+			"$VSSCTL" --json writers 2>/dev/null |
+				jq -e --argjson p "$wpid" '.[] | select(.name == "postgresql") | .connected and .pid == $p' \
+				>/dev/null && break
+			sleep 0.1
+		done
+	}
 	# window_stats MODE REP LOGDIR FROM_US TO_US [EXTRA-JSON [FROM2_US TO2_US]]:
 	# the record of one window (or of two, as one).
 	window_stats() {
@@ -954,8 +986,14 @@ pgbench_phase() {
 		local d=$P/log-$1
 		rm -rf "$d"
 		install -d -o postgres "$d"
+		case $1 in
+		fast-*) pg_writer fast ;;
+		backup) pg_writer "" ;;
+		esac
 		t_run0=$(($(date +%s%N) / 1000))
-		as_pg "cd $d && $pgbin/pgbench -h $P/run -c 4 -j 2 -T $dur -l --log-prefix=$d/tx postgres" \
+		w=$dur
+		case $1 in none | backup) w=$long_dur ;; esac
+		as_pg "cd $d && $pgbin/pgbench -h $P/run -c 4 -j 2 -T $w -l --log-prefix=$d/tx postgres" \
 			>"$d/pgbench.out" 2>&1 &
 		bpid=$!
 		sleep "$start_at"
@@ -964,14 +1002,21 @@ pgbench_phase() {
 			wait "$bpid"
 			return 0
 		fi
-		rm -f "$P/bak/pg.tar"
+		rm -f "$P/bak/pg.tar" "$P/cmd.t0" "$P/cmd.t1"
+		# COMMAND (sh -c SCRIPT DIR ...) notes its own start and end.
+		case $1 in
+		*backup) cmd=(tar -cf "$P/bak/pg.tar" -C /run/vss/exec .) ;;
+		*) cmd=(sleep "$hold_s") ;;
+		esac
+		# shellcheck disable=SC2016
+		local timed='date +%s%N >"$0/cmd.t0"; "$@"; r=$?; date +%s%N >"$0/cmd.t1"; exit $r'
+		logpos=$(stat -c %s "$P/run/pg.log")
 		t_b0=$(($(date +%s%N) / 1000))
-		if [ "$1" = backup ]; then
-			"$VSSCTL" exec --storage "$store" -- sh -c 'tar -cf "$1" -C "$VSS_MOUNT_ROOT" .' _ "$P/bak/pg.tar" \
-				>"$raw/pg-exec-$1-$2.out" 2>&1
-		else
-			"$VSSCTL" exec --storage "$store" -- sleep "$hold_s" >"$raw/pg-exec-$1-$2.out" 2>&1
-		fi
+		case $1 in
+		nw-hold) "$VSSCTL" exec --no-writers --storage "$store" /dev/bench/pg -- sh -c "$timed" "$P" "${cmd[@]}" ;;
+		backup) "$VSSCTL" exec --storage "$store" --idle -- sh -c "$timed" "$P" "${cmd[@]}" ;;
+		*) "$VSSCTL" exec --storage "$store" -- sh -c "$timed" "$P" "${cmd[@]}" ;;
+		esac >"$raw/pg-exec-$1-$2.out" 2>&1
 		rc=$?
 		t_b1=$(($(date +%s%N) / 1000))
 		wait "$bpid"
@@ -982,34 +1027,68 @@ pgbench_phase() {
 		[ "$t_b1" -lt "$((t_end - 500000))" ] || log "pgbench $1 #$2: WARNING: the backup outlasted pgbench"
 		bytes=$(stat -c %s "$P/bak/pg.tar" 2>/dev/null || echo 0)
 		has_label=$(tar -tf "$P/bak/pg.tar" 2>/dev/null | grep -c 'main/backup_label$')
+		t_c0=$(($(cat "$P/cmd.t0" 2>/dev/null || echo 0) / 1000))
+		t_c1=$(($(cat "$P/cmd.t1" 2>/dev/null || echo 0) / 1000))
+		# The backup's checkpoint: the first to start and complete after
+		# vssctl exec began (nw-hold asks for none: whatever it finds is
+		# the server's own).
+		ckpt=$(tail -c +"$((logpos + 1))" "$P/run/pg.log" | awk '
+			/checkpoint starting:/ { s = $0; sub(/.*checkpoint starting: /, "", s) }
+			/checkpoint complete:/ && s != "" { c = $0; sub(/.*checkpoint complete: /, "", c)
+				printf "%s\t%s\n", s, c; exit }')
 		# vsswriterd's own figures for this set.
 		held=$(sed -n 's/.* created (writes held \([0-9]*\) us, writers frozen \([0-9]*\) us).*/\1/p' "$raw/pg-writerd.log" | tail -n1)
 		frozen=$(sed -n 's/.* created (writes held \([0-9]*\) us, writers frozen \([0-9]*\) us).*/\2/p' "$raw/pg-writerd.log" | tail -n1)
+		[ "$1" != nw-hold ] || held='' frozen=''
 		off0=$((t_b0 - t_run0))
 		off1=$((t_b1 - t_run0))
 		window_stats "$1" "$2" "$P/log-$1" "$t_b0" "$t_b1" "$(jq -cn --argjson rc "$rc" \
 			--argjson bytes "$bytes" --argjson lab "${has_label:-0}" \
 			--argjson held "${held:-null}" --argjson frozen "${frozen:-null}" \
 			--argjson inside "$([ "$t_b1" -lt "$((t_end - 500000))" ] && echo true || echo false)" \
+			--argjson set_us "$([ "$t_c0" -gt 0 ] && echo $((t_c0 - t_b0)) || echo null)" \
+			--argjson cmd_us "$([ "$t_c0" -gt 0 ] && [ "$t_c1" -gt 0 ] && echo $((t_c1 - t_c0)) || echo null)" \
+			--arg ckpt "$ckpt" \
 			'{exec_rc: $rc, tar_bytes: $bytes, backup_label: ($lab > 0), inside_run: $inside,
-			  writes_held_us: $held, writers_frozen_us: $frozen}')"
-		# The no-backup run over the same seconds of its own run, and
-		# the backup run outside its window.
+			  writes_held_us: $held, writers_frozen_us: $frozen, set_us: $set_us, command_us: $cmd_us,
+			  checkpoint: (if $ckpt == "" then null else ($ckpt | split("\t") |
+				{kind: .[0],
+				 buffers: ((.[1] | capture("wrote (?<n>[0-9]+) buffers") | .n | tonumber)? // null),
+				 write_s: ((.[1] | capture("write=(?<s>[0-9.]+) s") | .s | tonumber)? // null),
+				 total_s: ((.[1] | capture("total=(?<s>[0-9.]+) s") | .s | tonumber)? // null)}) end)}')"
+		# The window in two, and the no-backup run over the same
+		# seconds of its own run.
+		window_stats "none:$1" "$2" "$P/log-none" "$((t_none0 + off0))" "$((t_none0 + off1))" \
+			"{\"offset_us\":$off0}"
+		if [ "$t_c0" -gt "$t_b0" ] && [ "$t_c1" -gt "$t_c0" ]; then
+			window_stats "$1/set" "$2" "$P/log-$1" "$t_b0" "$t_c0"
+			window_stats "$1/cmd" "$2" "$P/log-$1" "$t_c0" "$t_c1"
+			window_stats "none:$1/set" "$2" "$P/log-none" "$((t_none0 + off0))" "$((t_none0 + t_c0 - t_run0))"
+			window_stats "none:$1/cmd" "$2" "$P/log-none" "$((t_none0 + t_c0 - t_run0))" \
+				"$((t_none0 + t_c1 - t_run0))"
+		fi
+		# The run outside its window (around:MODE; around for the
+		# backup), and "none", the target's baseline.
+		window_stats "around:$1" "$2" "$P/log-$1" "$((t_run0 + 2000000))" "$t_b0" '{}' \
+			"$((t_b1 + 1000000))" "$((t_end - 1000000))"
 		if [ "$1" = backup ]; then
 			window_stats around "$2" "$P/log-$1" "$((t_run0 + 2000000))" "$t_b0" '{}' \
 				"$((t_b1 + 1000000))" "$((t_end - 1000000))"
 			window_stats none "$2" "$P/log-none" "$((t_none0 + off0))" "$((t_none0 + off1))" \
 				"{\"offset_us\":$off0}"
-			tar_s=$(( (off1 - off0 + 500000) / 1000000 ))
 		fi
+		# How long tar itself ran: the holds after it sleep as long.
+		case $1 in *backup) [ "$t_c0" -gt 0 ] && [ "$t_c1" -gt 0 ] &&
+			cmd_s=$(( (t_c1 - t_c0 + 500000) / 1000000 )) ;; esac
 		"$VSSCTL" delete --all >/dev/null 2>&1
 	}
 	for ((k = 1; k <= pg_reps; k++)); do
 		pg_run none "$k"
+		pg_run fast-backup "$k"
+		hold_s=$((cmd_s > 1 ? cmd_s : 1))
+		pg_run fast-hold "$k"
+		pg_run nw-hold "$k"
 		pg_run backup "$k"
-		# As long as the backup took, less the ~2 s the set takes to make.
-		hold_s=$((tar_s > 4 ? tar_s - 2 : 2))
-		pg_run hold "$k"
 	done
 	kill "$wpid" 2>/dev/null
 	wait "$wpid" 2>/dev/null

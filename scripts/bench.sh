@@ -479,31 +479,41 @@ pg = [r for r in recs if r["kind"] == "pgbench"]
 if pg:
     G = {}
     p("")
-    p("pgbench (PostgreSQL 15, TPC-B-like, 4 clients): no backup, through a backup "
-      "(vssctl exec + tar, with the writer), and the same set held as long with no copy; "
-      "medians over the runs, each over vssctl exec's window")
-    for mode, name in (("none", "no backup"), ("around", "backup run, outside"), ("backup", "during the backup"),
-                       ("hold", "set held, no copy")):
+    p("pgbench (PostgreSQL 15, TPC-B-like, 4 clients): no backup; backups (vssctl exec + tar) and sets held "
+      "as long with no copy, through the writer (its default spread checkpoint, or --checkpoint=fast) or "
+      "without it; medians over the runs, each over vssctl exec's window")
+    modes = (("none", "no backup"), ("around", "backup run, outside"),
+             ("backup", "backup (spread, --idle)"),
+             ("fast-backup", "backup (fast, tar)"), ("fast-hold", "hold (fast)"),
+             ("nw-hold", "hold (--no-writers)"))
+    for mode, name in modes:
         rs = [r for r in pg if r["mode"] == mode]
         if not rs:
             continue
         G[mode] = {k: med([r.get(k) for r in rs]) for k in
                    ("tps", "lat_p50_us", "lat_p99_us", "lat_max_us", "max_gap_us", "window_us",
-                    "writes_held_us", "writers_frozen_us")}
+                    "writes_held_us", "writers_frozen_us", "set_us", "command_us")}
+        ck = [r["checkpoint"] for r in rs if r.get("checkpoint")]
+        G[mode]["checkpoint_buffers"] = med([c.get("buffers") for c in ck])
+        G[mode]["checkpoint_write_s"] = med([c.get("write_s") for c in ck])
+        G[mode]["checkpoint_kinds"] = sorted(set(c.get("kind") for c in ck))
         G[mode]["runs"] = len(rs)
         x = G[mode]
         extra = ""
-        if mode in ("backup", "hold"):
+        if mode not in ("none", "around"):
             ms = lambda v: "-" if v is None else f"{v / 1000:.1f}"
-            extra = (f"; window {x['window_us'] / 1e6:.1f} s, writes held {fmt_or(x['writes_held_us'], 1, '.0f')} us, "
-                     f"writer frozen {ms(x['writers_frozen_us'])} ms")
-        if mode == "backup":
+            extra = (f"; window {x['window_us'] / 1e6:.1f} s (set {ms(x['set_us'])} ms, COMMAND "
+                     f"{fmt_or(x['command_us'], 1e6, '.1f')} s), writes held {fmt_or(x['writes_held_us'], 1, '.0f')} us, "
+                     f"writer frozen {ms(x['writers_frozen_us'])} ms; checkpoint "
+                     f"{'/'.join(x['checkpoint_kinds']) or '-'}, {fmt_or(x['checkpoint_buffers'], 1, '.0f')} buffers "
+                     f"in {fmt_or(x['checkpoint_write_s'], 1, '.1f')} s")
+        if mode.endswith("backup"):
             extra += (f", tar {(med([r.get('tar_bytes') for r in rs]) or 0) / 2**20:.0f} MiB, "
                       f"backup_label in {sum(1 for r in rs if r.get('backup_label'))}/{len(rs)}")
-        p(f"  {name:18} {x['tps']:7.1f} tps, latency p50 {x['lat_p50_us'] / 1000:6.1f} ms, "
+        p(f"  {name:24} {x['tps']:7.1f} tps, latency p50 {x['lat_p50_us'] / 1000:6.1f} ms, "
           f"p99 {x['lat_p99_us'] / 1000:6.1f} ms, max {x['lat_max_us'] / 1000:6.1f} ms, "
           f"longest gap {x['max_gap_us'] / 1000:6.1f} ms; {len(rs)} runs{extra}")
-    for mode in ("backup", "hold"):
+    for mode, name in modes[2:]:
         if "none" not in G or mode not in G:
             continue
         # Each run against the no-backup run of its repetition.
@@ -514,8 +524,32 @@ if pg:
         G[mode]["lost_paired"] = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
         G[mode]["stall_p99_paired_us"] = med([b["lat_p99_us"] - a["lat_p99_us"] for a, b in pairs])
         x = G[mode]
-        p(f"  {mode:18} vs no backup: {100 * x['lost']:+.1f}% tps lost (paired {100 * x['lost_paired']:+.1f}%), "
+        p(f"  {name:24} vs no backup: {100 * x['lost']:+.1f}% tps lost (paired {100 * x['lost_paired']:+.1f}%), "
           f"p99 {x['stall_p99_us'] / 1000:+.1f} ms (paired {x['stall_p99_paired_us'] / 1000:+.1f} ms)")
+    # The decomposition: each mode's window, and its two parts (taking
+    # the set; COMMAND), against the no-backup run's same seconds, and
+    # against the mode's own run outside its window.
+    D = {}
+    for base, bname in (("none:", "the no-backup run's same seconds"),
+                        ("around:", "the same run outside the window")):
+        p(f"  each against {bname} (medians of the runs' losses):")
+        for mode, name in modes[2:]:
+            parts = []
+            for part, pname in (("", "window"), ("/set", "set"), ("/cmd", "COMMAND")):
+                rs = [r for r in pg if r["mode"] == mode + part]
+                bm = base + mode + (part if base == "none:" else "")
+                pairs = [(a, b) for a in pg if a["mode"] == bm for b in rs if b["rep"] == a["rep"]]
+                if not pairs:
+                    continue
+                lost = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
+                secs = med([b["window_us"] / 1e6 for a, b in pairs])
+                D[base + mode + part] = {"lost": lost, "seconds": secs, "tps": med([b["tps"] for a, b in pairs]),
+                                         "base_tps": med([a["tps"] for a, b in pairs])}
+                x = D[base + mode + part]
+                parts.append(f"{pname} {x['seconds']:.1f} s {x['tps']:.0f}/{x['base_tps']:.0f} tps {100 * lost:+.1f}%")
+            if parts:
+                p(f"    {name:24} " + "; ".join(parts))
+    G["parts"] = D
     # The backup against its own run's seconds outside the backup.
     pairs = [(a, b) for a in pg if a["mode"] == "around" for b in pg
              if b["mode"] == "backup" and b["rep"] == a["rep"]]
@@ -523,7 +557,7 @@ if pg:
         G["backup"]["lost_in_run"] = med([1 - b["tps"] / a["tps"] for a, b in pairs if a["tps"]])
         G["backup"]["stall_p99_in_run_us"] = med([b["lat_p99_us"] - a["lat_p99_us"] for a, b in pairs])
         x = G["backup"]
-        p(f"  backup             vs its own run outside the backup: {100 * x['lost_in_run']:+.1f}% tps lost, "
+        p(f"  {'backup':24} vs its own run outside the backup: {100 * x['lost_in_run']:+.1f}% tps lost, "
           f"p99 {x['stall_p99_in_run_us'] / 1000:+.1f} ms (medians of {len(pairs)} runs)")
     S["pgbench"] = G
 

@@ -38,7 +38,7 @@ if [ ${#disks[@]} -lt 3 ]; then
 	exit 0
 fi
 origin=${disks[0]} store=${disks[1]} origin2=${disks[2]}
-echo "1..48"
+echo "1..50"
 
 # --- version ------------------------------------------------------------------
 expect 0 "version" vssctl version
@@ -169,6 +169,27 @@ if [ "$(wc -l <"$out")" = 2 ] && jq -s -e '.[0].event == "snapshot-created" and 
 	tap OK "monitor --json: one object per event"
 else
 	tap FAIL "monitor --json: one object per event" "$(cat "$out")"
+fi
+
+# --- exec --idle: COMMAND at idle priority, vssctl itself not ----------------------
+# Without writers (no vsswriterd here): the set of one unmounted origin.
+# shellcheck disable=SC2016
+prio_cmd='echo "$(cut -d" " -f19 /proc/self/stat) $(ionice)"'
+vssctl exec --no-writers --no-freeze --storage "$store" --idle "$origin" -- sh -c "$prio_cmd" >"$out" 2>"$err"
+rc=$?
+if [ "$rc" = 0 ] && [ "$(tail -n1 "$out")" = "19 idle" ] && [ "$(count)" = 0 ]; then
+	tap OK "exec --idle: COMMAND runs at nice 19 in the idle I/O class, the set is deleted"
+else
+	tap FAIL "exec --idle: COMMAND runs at nice 19 in the idle I/O class, the set is deleted" \
+		"rc $rc: $(tail -n1 "$out") $(tail -n2 "$err")"
+fi
+vssctl exec --no-writers --no-freeze --storage "$store" "$origin" -- sh -c "$prio_cmd" >"$out" 2>"$err"
+rc=$?
+if [ "$rc" = 0 ] && [ "$(tail -n1 "$out" | cut -d' ' -f1)" = "$(cut -d' ' -f19 /proc/self/stat)" ] &&
+	! grep -q idle "$out"; then
+	tap OK "exec without --idle: COMMAND keeps vssctl's priorities"
+else
+	tap FAIL "exec without --idle: COMMAND keeps vssctl's priorities" "rc $rc: $(tail -n1 "$out")"
 fi
 
 # --- unloading ------------------------------------------------------------------

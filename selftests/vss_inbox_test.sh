@@ -9,6 +9,11 @@
 #     restic through `vssctl exec`, restored to fresh disks: the server
 #     starts, completes backup recovery (the writer's backup_label), holds
 #     every row committed before the backup began, and pg_amcheck is clean;
+#     the backup begins with a spread checkpoint (the writer's default),
+#     and restic runs at idle priority (vssctl exec --idle);
+#   - a spread checkpoint that would outlast two thirds of the step's limit
+#     is hurried by the writer (an immediate CHECKPOINT); a bad
+#     --checkpoint value is refused;
 #   - the same with --no-writers: no backup_label, crash recovery, just as
 #     complete (the set is atomic);
 #   - MariaDB with its data (ext4) and redo and binary logs (xfs) on two
@@ -37,7 +42,7 @@ read -r -a disks <<<"${VSS_DISKS:-}"
 # shellcheck source=selftests/tap.sh
 . "$repo/selftests/tap.sh"
 
-PLAN=53
+PLAN=58
 if [ "$(id -u)" != 0 ] || [ ${#disks[@]} -lt 9 ]; then
 	echo "1..0 # SKIP needs root and nine scratch disks"
 	exit 0
@@ -303,6 +308,12 @@ as_pg "$PGBIN/initdb -D $PGDATA/main --waldir=$PGWAL/wal" >"$T/initdb.log" 2>&1 
 check "PostgreSQL 15 runs with its data on ext4 (${disks[0]}) and its WAL on xfs (${disks[1]})" \
 	psql_q "SELECT count(*) FROM pgbench_accounts"
 
+vss-writer-postgresql --checkpoint slow >"$T/pgw-bad.out" 2>"$T/pgw-bad.err"
+rc=$?
+check "vss-writer-postgresql --checkpoint slow: exit 2, naming the option and what it takes" \
+	bash -c '[ "$1" = 2 ] && grep -qx "vss-writer-postgresql: --checkpoint slow: give fast or spread" "$2" &&
+		! vssctl --json writers | jq -e ".[] | select(.name == \"postgresql\")" >/dev/null' _ "$rc" "$T/pgw-bad.err"
+# The writer's default: a spread checkpoint starts each backup.
 vss-writer-postgresql --conninfo "host=/tmp dbname=postgres user=postgres" >"$T/pgw.log" 2>&1 &
 pgw_pid=$!
 bg_pids+=("$pgw_pid")
@@ -346,6 +357,7 @@ pg_load_stop() {
 cat >"$T/backup-restic.sh" <<'EOF'
 #!/bin/bash
 env | grep '^VSS_' | sort > "$VSS_TEST_DIR/exec.env"
+echo "$(cut -d' ' -f19 /proc/self/stat) $(ionice)" > "$VSS_TEST_DIR/exec.prio"
 findmnt -rn -o TARGET,SOURCE,FSTYPE,OPTIONS -R "$VSS_MOUNT_ROOT" > "$VSS_TEST_DIR/exec.mounts"
 cd "$VSS_MOUNT_ROOT" && restic --no-cache -q backup --tag "$VSS_SET_ID" tmp
 EOF
@@ -363,6 +375,7 @@ pg_backup_run() {
 	mark="$name $(date +%s%N)"
 	psql_q "INSERT INTO backup_marks VALUES ('$mark')" >/dev/null
 	before=$(cat "$T/pg.last")
+	pglog_pos=$(stat -c %s "$T/pglog/pg.log" 2>/dev/null || echo 0)
 	t0=$(ms_now)
 	vssctl exec --storage "$STORE" --storage-limit 1G "$@" -- "$T/backup-restic.sh" >"$out" 2>"$err"
 	rc=$?
@@ -410,7 +423,13 @@ pg_restore_check() {
 	sed 's/^/# restored: /' "$T/pglog/restored.log" | grep -E 'recovery|redo|ready' | head -8
 }
 
-pg_backup_run "postgresql"
+pg_backup_run "postgresql" --idle
+# PostgreSQL 15 logs each checkpoint's cause: "immediate" is a fast one.
+check "the backup began with a spread checkpoint (server log: checkpoint starting: force wait, not immediate)" \
+	bash -c 'tail -c +"$(($2 + 1))" "$1" | grep -m1 "checkpoint starting:.* wait" | grep -v immediate | grep -q "force wait"' \
+	_ "$T/pglog/pg.log" "$pglog_pos"
+check "exec --idle: restic ran at nice 19 in the idle I/O class" \
+	bash -c '[ "$(cat "$1/exec.prio")" = "19 idle" ]' _ "$T"
 check "COMMAND got the set, its images and their mount points in VSS_*" \
 	bash -c 'grep -q "^VSS_SET_ID=[0-9a-f-]\{36\}$" "$1/exec.env" && grep -q "^VSS_IMAGE_COUNT=2$" "$1/exec.env" &&
 		grep -q "^VSS_MOUNT_ROOT=/run/vss/exec$" "$1/exec.env" && grep -q "^VSS_IMAGE_0=/dev/vss" "$1/exec.env"' _ "$T"
@@ -435,6 +454,30 @@ pg_stop
 umount "$PGDATA" "$PGWAL"
 mount "${disks[0]}" "$PGDATA" && mount "${disks[1]}" "$PGWAL"
 pg_start "$T/pglog/pg.log"
+
+section "postgresql: a spread checkpoint hurried"
+# No checkpoint of the server's own for an hour, a clean start, then pages
+# made dirty: a spread checkpoint writes one every 0.1 s or so, far longer
+# than 2/3 of a step limit of 9 s. The writer hurries it at 6 s.
+psql_q "ALTER SYSTEM SET checkpoint_timeout = '1h'" >/dev/null && psql_q "SELECT pg_reload_conf()" >/dev/null &&
+	psql_q "CHECKPOINT" >/dev/null &&
+	psql_q "UPDATE pgbench_accounts SET filler = filler WHERE aid <= 40000" >/dev/null
+pglog_pos=$(stat -c %s "$T/pglog/pg.log")
+t0=$(ms_now)
+"$repo/build/selftests/vss_test_requester" --storage "$STORE" --limit 1G --writer-volumes \
+	--step-timeout 9000 >"$T/hurry.out" 2>"$T/hurry.err"
+hurry_ms=$(($(ms_now) - t0))
+echo "# the set with a hurried checkpoint took $hurry_ms ms; $(grep -h "spread checkpoint" "$T/pgw.log" | tail -n1)"
+check "a spread checkpoint outlasting 2/3 of a 9 s step limit is hurried at 6 s, and the set is taken" \
+	bash -c 'jq -e ".ok" "$1" >/dev/null &&
+		grep -q "the spread checkpoint is not done after 6000 ms .*asking for an immediate one" "$2"' \
+	_ "$T/hurry.out" "$T/pgw.log"
+check "... the backup's checkpoint began spread, an immediate one hurried it (server log)" \
+	bash -c 'tail -c +"$(($2 + 1))" "$1" | grep "checkpoint starting:" >"$3" &&
+		grep -m1 . "$3" | grep -v immediate | grep -q "force wait" && grep -q "immediate force wait" "$3"' \
+	_ "$T/pglog/pg.log" "$pglog_pos" "$T/hurry.ckpt"
+vssctl delete --all >/dev/null 2>&1
+psql_q "ALTER SYSTEM RESET checkpoint_timeout" >/dev/null && psql_q "SELECT pg_reload_conf()" >/dev/null
 
 section "failures"
 "$repo/build/bin/vssctl" exec --storage "$STORE" -- sh -c 'exit 3' >"$out" 2>"$err"
@@ -476,7 +519,7 @@ pg_undisturbed() {
 }
 echo "$pgw_pid" >"$T/dbw.pid"
 kill_at_each_step postgresql pg_undisturbed "$PGDATA" "$PGWAL" \
-	vss-writer-postgresql --conninfo "host=/tmp dbname=postgres user=postgres"
+	vss-writer-postgresql --conninfo "host=/tmp dbname=postgres user=postgres" --checkpoint=fast
 cat >"$T/stop-server" <<EOF
 #!/bin/sh
 exec su postgres -s /bin/sh -c "$PGBIN/pg_ctl -D $PGDATA/main -m fast -w -t 60 stop" >/dev/null 2>&1

@@ -49,11 +49,13 @@
 #define EXEC_MAX_FS_OPTIONS	16
 /* How long the guardian waits for the namespace and the images. */
 #define GUARDIAN_WAIT_MS	30000
+/* getopt's value of --idle, which has no short form. */
+#define OPT_IDLE		0x100
 
 static void exec_usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: vssctl exec [CREATE OPTIONS] [-m DIR] [-o TYPE:OPTS]... [-k]\n"
+		"Usage: vssctl exec [CREATE OPTIONS] [-m DIR] [-o TYPE:OPTS]... [-k] [--idle]\n"
 		"                   [DEV...] -- COMMAND [ARG...]\n"
 		"\n"
 		"Take a snapshot set with the writers, mount every image read-only under\n"
@@ -68,6 +70,8 @@ static void exec_usage(FILE *out)
 		"  -o, --mount-options TYPE:OPTS  mount options for filesystem TYPE (default:\n"
 		"                             ext4/ext3 noload, xfs nouuid,norecovery; always ro)\n"
 		"  -k, --keep                 keep the set after the backup\n"
+		"      --idle                 run COMMAND at idle priority (nice 19, the idle\n"
+		"                             I/O class): the system being backed up goes first\n"
 		"  the options of `vssctl create`: --storage, --storage-limit, --chunk-size,\n"
 		"  --label, --no-freeze, --hold-limit, --no-writers, --writer-volumes,\n"
 		"  --queue-timeout (see vssctl create --help)\n"
@@ -95,6 +99,7 @@ struct exec_args {
 	struct create_args create;
 	const char *mount_dir;
 	bool keep;
+	bool idle;
 	struct fs_options fs[EXEC_MAX_FS_OPTIONS];
 	size_t fs_count;
 	char **command;
@@ -167,7 +172,7 @@ static int parse_fs_options(struct vssctl *ctx, const char *text, struct exec_ar
 
 static int parse_exec_args(struct vssctl *ctx, int argc, char **argv, struct exec_args *args)
 {
-	struct option options[VSSCTL_CREATE_OPTION_COUNT + 5];
+	struct option options[VSSCTL_CREATE_OPTION_COUNT + 6];
 	int opt, code, i, dashes = -1;
 
 	memcpy(options, vssctl_create_options, sizeof(vssctl_create_options));
@@ -176,7 +181,8 @@ static int parse_exec_args(struct vssctl *ctx, int argc, char **argv, struct exe
 		(struct option){ "mount-options", required_argument, NULL, 'o' };
 	options[VSSCTL_CREATE_OPTION_COUNT + 2] = (struct option){ "keep", no_argument, NULL, 'k' };
 	options[VSSCTL_CREATE_OPTION_COUNT + 3] = (struct option){ "help", no_argument, NULL, 'h' };
-	options[VSSCTL_CREATE_OPTION_COUNT + 4] = (struct option){ NULL, 0, NULL, 0 };
+	options[VSSCTL_CREATE_OPTION_COUNT + 4] = (struct option){ "idle", no_argument, NULL, OPT_IDLE };
+	options[VSSCTL_CREATE_OPTION_COUNT + 5] = (struct option){ NULL, 0, NULL, 0 };
 	optind = 0;
 	/* "+": COMMAND's own options must never be taken for ours. */
 	while ((opt = getopt_long(argc, argv, "+:" VSSCTL_CREATE_SHORT_OPTIONS "m:o:kh",
@@ -195,6 +201,9 @@ static int parse_exec_args(struct vssctl *ctx, int argc, char **argv, struct exe
 			break;
 		case 'k':
 			args->keep = true;
+			break;
+		case OPT_IDLE:
+			args->idle = true;
 			break;
 		case 'h':
 			exec_usage(stdout);
@@ -606,8 +615,11 @@ static void stop_guardian(struct exec_state *st)
 
 /* ---- COMMAND ---- */
 
-/* PID 1 of the namespace: runs COMMAND, forwards signals, reaps orphans. */
-static void __attribute__((noreturn)) run_init(char **command, int status_fd)
+/*
+ * PID 1 of the namespace: runs COMMAND (at idle priority with @idle),
+ * forwards signals, reaps orphans.
+ */
+static void __attribute__((noreturn)) run_init(char **command, bool idle, int status_fd)
 {
 	sigset_t none;
 	pid_t child, pid;
@@ -638,6 +650,16 @@ static void __attribute__((noreturn)) run_init(char **command, int status_fd)
 			signal(handled_signals[i], SIG_DFL);
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		if (idle) {
+			const char *what = "";
+			int err = vssctl_idle_priority(&what);
+
+			if (err) {
+				fprintf(stderr, "vssctl: exec: --idle: cannot lower %s's %s: %s\n",
+					command[0], what, strerror(-err));
+				_exit(126);
+			}
+		}
 		execvp(command[0], command);
 		fprintf(stderr, "vssctl: exec: %s: %s\n", command[0], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
@@ -664,7 +686,8 @@ static void __attribute__((noreturn)) run_init(char **command, int status_fd)
 }
 
 /* Runs COMMAND; returns its wait status, or -1 when it could not run. */
-static int run_command(const struct vssctl *ctx, struct exec_state *st, char **command)
+static int run_command(const struct vssctl *ctx, struct exec_state *st, char **command,
+		       bool idle)
 {
 	sigset_t block, old;
 	int fds[2], status = -1, wstatus;
@@ -696,7 +719,7 @@ static int run_command(const struct vssctl *ctx, struct exec_state *st, char **c
 	if (pid == 0) {
 		close(fds[0]);
 		close(st->guardian_fd);
-		run_init(command, fds[1]);
+		run_init(command, idle, fds[1]);
 	}
 	close(fds[1]);
 	st->init_pid = pid;
@@ -853,7 +876,7 @@ int cmd_exec(struct vssctl *ctx, int argc, char **argv)
 	vssctl_error("set %s: %zu image%s, %zu mount%s under %s; running %s", st->set_id,
 		     st->set.snapshot_count, st->set.snapshot_count == 1 ? "" : "s",
 		     st->mount_count, st->mount_count == 1 ? "" : "s", st->root, args.command[0]);
-	status = run_command(ctx, st, args.command);
+	status = run_command(ctx, st, args.command, args.idle);
 	code = command_exit_code(status);
 
 release:

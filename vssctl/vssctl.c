@@ -29,7 +29,7 @@ static const struct command commands[] = {
 	{ "monitor", cmd_monitor, "monitor [--count N] [--timeout SEC]" },
 	{ "writers", cmd_writers, "writers" },
 	{ "exec", cmd_exec,
-	  "exec [create options] [--mount DIR] [--mount-options TYPE:OPTS] [--keep]\n"
+	  "exec [create options] [--mount DIR] [--mount-options TYPE:OPTS] [--keep] [--idle]\n"
 	  "              [DEV...] -- COMMAND [ARG...]" },
 	{ "backup-complete", cmd_backup_complete, "backup-complete [--failed] SET" },
 	{ "abort", cmd_abort, "abort SET" },

@@ -153,6 +153,14 @@ struct create_args {
 	bool queue_timeout_given;
 };
 
+/*
+ * Gives the calling process (and what it runs) idle priority: nice
+ * VSSCTL_IDLE_NICE and the idle I/O class. 0, or a negative errno with
+ * @what naming the priority that could not be set.
+ */
+#define VSSCTL_IDLE_NICE	19
+int vssctl_idle_priority(const char **what);
+
 /* The options of create (storage, limits, writers), without -j and -h. */
 #define VSSCTL_CREATE_OPTION_COUNT	9
 #define VSSCTL_CREATE_SHORT_OPTIONS	"s:l:c:L:nt:wq:"

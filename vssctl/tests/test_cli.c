@@ -122,6 +122,12 @@ static void test_host_binary(const char *bin, const char *label)
 	expect(run(bin, no_env, "-V", NULL), 0, "vssctl 0.4", NULL, "-V: exit 0");
 	expect(run(bin, no_env, "create", "--help", NULL), 0, "--storage-limit", NULL,
 	       "create --help");
+	expect(run(bin, no_env, "exec", "--help", NULL), 0, "--idle", NULL,
+	       "exec --help names --idle");
+	expect(run(bin, no_env, "exec", "--idle", NULL), 2, NULL, "no COMMAND: give it after --",
+	       "exec --idle is an option: without COMMAND, exit 2");
+	expect(run(bin, no_env, "exec", "--idle=yes", "--", "true", NULL), 2, NULL,
+	       "unknown option '--idle=yes'", "exec --idle=yes: exit 2");
 	expect(run(bin, no_env, "create", NULL), 2, NULL, "create: no device given",
 	       "create without device: exit 2");
 	expect(run(bin, no_env, "create", "--chunk-size", "12Q", "vdb", NULL), 2, NULL,

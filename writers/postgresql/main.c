@@ -3,7 +3,8 @@
  * vss-writer-postgresql: the in-box writer for a PostgreSQL 15+ cluster.
  *
  * prepare-snapshot  pg_backup_start(label, fast) in a session held open,
- *                   after a temporary slot that keeps the backup's WAL
+ *                   after a temporary slot that keeps the backup's WAL;
+ *                   its checkpoint spread (the default) or immediate
  * freeze            the session must still be alive (nothing is blocked:
  *                   PostgreSQL never stops writing; the atomic set of data,
  *                   WAL and tablespaces is what makes the image consistent)
@@ -36,7 +37,15 @@ struct pg_writer {
 	struct pgw pgw;
 	const char *conninfo;
 	uid_t connect_uid;
+	enum pgw_checkpoint checkpoint;
 };
+
+/*
+ * A spread checkpoint is hurried after this share of the step's limit, so
+ * that the rest of it (written at full speed) still fits.
+ */
+#define PG_HURRY_NUM	2
+#define PG_HURRY_DEN	3
 
 _Static_assert(DB_WRITER_MAX_PATHS >= 2 + PGW_MAX_TABLESPACES,
 	       "the data directory, the WAL directory and every tablespace");
@@ -85,7 +94,8 @@ static int on_prepare_snapshot(struct vsw_writer *w, const struct vsw_event *ev,
 		return db_writer_veto(w, &pw->dw);
 	snprintf(label, sizeof(label), "vss backup %llu",
 		 (unsigned long long)ev->session);
-	if (pgw_backup_start(&pw->pgw, label))
+	if (pgw_backup_start(&pw->pgw, label, pw->checkpoint,
+			     (unsigned int)((uint64_t)ev->timeout_ms * PG_HURRY_NUM / PG_HURRY_DEN)))
 		return db_writer_veto(w, &pw->dw);
 	return 0;
 }
@@ -196,14 +206,19 @@ static void usage(FILE *f)
 	fprintf(f,
 		"Usage: vss-writer-postgresql [--conninfo STR] [--connect-as USER]\n"
 		"                             [--name NAME] [--socket PATH]\n"
-		"                             [--freeze-window MS]\n"
+		"                             [--freeze-window MS] [--checkpoint fast|spread]\n"
 		"  --conninfo STR     libpq connection string\n"
 		"                     (default \"host=/var/run/postgresql dbname=postgres user=postgres\")\n"
 		"  --connect-as USER  connect with this user's uid, for peer\n"
 		"                     authentication (default postgres; \"\" keeps root)\n"
 		"  --name NAME        writer name (default postgresql)\n"
 		"  --socket PATH      vsswriterd's socket\n"
-		"  --freeze-window MS the longest the writer may stay frozen\n");
+		"  --freeze-window MS the longest the writer may stay frozen\n"
+		"  --checkpoint fast|spread\n"
+		"                     the backup's starting checkpoint: spread (default)\n"
+		"                     paces its writes as the server's own checkpoints do,\n"
+		"                     and is hurried after 2/3 of the step's time limit;\n"
+		"                     fast writes every dirty buffer at once\n");
 }
 
 int main(int argc, char **argv)
@@ -214,6 +229,7 @@ int main(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "freeze-window", required_argument, NULL, 'f' },
+		{ "checkpoint", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -244,6 +260,17 @@ int main(int argc, char **argv)
 		case 'n': params.name = optarg; break;
 		case 's': params.socket_path = optarg; break;
 		case 'f': params.freeze_window_ms = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'k':
+			if (!strcmp(optarg, "fast")) {
+				pw.checkpoint = PGW_CHECKPOINT_FAST;
+			} else if (!strcmp(optarg, "spread")) {
+				pw.checkpoint = PGW_CHECKPOINT_SPREAD;
+			} else {
+				fprintf(stderr, "vss-writer-postgresql: --checkpoint %s: "
+					"give fast or spread\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}

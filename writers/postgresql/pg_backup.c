@@ -5,11 +5,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int fail(struct pgw *pgw, int err, const char *fmt, ...)
@@ -55,19 +57,36 @@ static int fail_pq(struct pgw *pgw, const char *what)
 	return -EIO;
 }
 
-int pgw_connect(struct pgw *pgw, const char *conninfo, uid_t as_uid)
+/*
+ * A session as @as_uid (peer authentication reads the credentials of
+ * connect()); NULL only when out of memory, else check PQstatus().
+ */
+static PGconn *open_session(struct pgw *pgw, const char *conninfo, uid_t as_uid)
 {
 	uid_t saved = geteuid();
 	PGconn *conn;
 
-	memset(pgw, 0, sizeof(*pgw));
-	/* Peer authentication reads the credentials of connect(). */
-	if (as_uid != (uid_t)-1 && as_uid != saved && seteuid(as_uid))
-		return fail(pgw, -errno, "cannot take uid %u to connect: %s",
-			    (unsigned int)as_uid, strerror(errno));
+	if (as_uid != (uid_t)-1 && as_uid != saved && seteuid(as_uid)) {
+		fail(pgw, -errno, "cannot take uid %u to connect: %s",
+		     (unsigned int)as_uid, strerror(errno));
+		return NULL;
+	}
 	conn = PQconnectdb(conninfo);
 	if (as_uid != (uid_t)-1 && as_uid != saved && seteuid(saved))
 		abort();	/* cannot happen: the saved uid is ours */
+	return conn;
+}
+
+int pgw_connect(struct pgw *pgw, const char *conninfo, uid_t as_uid)
+{
+	PGconn *conn;
+
+	memset(pgw, 0, sizeof(*pgw));
+	pgw->conninfo = conninfo;
+	pgw->as_uid = as_uid;
+	conn = open_session(pgw, conninfo, as_uid);
+	if (!conn && pgw->error[0])
+		return -EPERM;
 	pgw->conn = conn;
 	if (!conn || PQstatus(conn) != CONNECTION_OK) {
 		int ret = fail_pq(pgw, "cannot connect to the server");
@@ -186,7 +205,101 @@ int pgw_identify(struct pgw *pgw)
 	return ret;
 }
 
-int pgw_backup_start(struct pgw *pgw, const char *label)
+static long ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/*
+ * Asks for an immediate checkpoint from a second session: the checkpointer
+ * then stops pacing the one in progress. Waits for it (seconds at most:
+ * nothing is paced any more).
+ */
+static int hurry_checkpoint(struct pgw *pgw)
+{
+	PGconn *conn = open_session(pgw, pgw->conninfo, pgw->as_uid);
+	PGresult *res;
+	int ret = 0;
+
+	if (!conn)
+		return -EPERM;
+	if (PQstatus(conn) != CONNECTION_OK) {
+		ret = fail(pgw, -EIO, "cannot connect to the server: %s",
+			   PQerrorMessage(conn));
+	} else {
+		res = PQexec(conn, "CHECKPOINT");
+		if (PQresultStatus(res) != PGRES_COMMAND_OK)
+			ret = fail(pgw, -EIO, "CHECKPOINT: %s", PQresultErrorMessage(res));
+		PQclear(res);
+	}
+	one_line(pgw->error);
+	PQfinish(conn);
+	return ret;
+}
+
+/*
+ * pg_backup_start() sent, its answer awaited; with @hurry_ms, the checkpoint
+ * it waits for is hurried after that long. The result, or NULL with the
+ * reason in @pgw->error.
+ */
+static PGresult *await_backup_start(struct pgw *pgw, unsigned int hurry_ms)
+{
+	struct pollfd pfd = { .fd = PQsocket(pgw->conn), .events = POLLIN };
+	PGresult *res, *last = NULL;
+	struct timespec t0;
+	bool hurried = !hurry_ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (PQisBusy(pgw->conn)) {
+		long left = hurried ? -1 : (long)hurry_ms - ms_since(&t0);
+		int n;
+
+		if (!hurried && left <= 0) {
+			hurried = true;
+			fprintf(stderr, "vss-writer-postgresql: the spread checkpoint is not done after %u ms "
+				"(2/3 of the step's limit): asking for an immediate one\n", hurry_ms);
+			if (hurry_checkpoint(pgw))
+				fprintf(stderr, "vss-writer-postgresql: cannot hurry the checkpoint: %s\n",
+					pgw->error);
+			pgw->error[0] = 0;
+			continue;
+		}
+		n = poll(&pfd, 1, (int)left);
+		if (n < 0 && errno != EINTR) {
+			fail(pgw, -errno, "pg_backup_start() failed: poll: %s", strerror(errno));
+			return NULL;
+		}
+		if (n > 0 && !PQconsumeInput(pgw->conn)) {
+			fail_pq(pgw, "pg_backup_start() failed");
+			return NULL;
+		}
+	}
+	/* One statement, one result; the NULL after it ends the command. */
+	while ((res = PQgetResult(pgw->conn))) {
+		PQclear(last);
+		last = res;
+	}
+	if (!last) {
+		fail_pq(pgw, "pg_backup_start() failed");
+		return NULL;
+	}
+	if (PQresultStatus(last) != PGRES_TUPLES_OK) {
+		const char *msg = PQresultErrorMessage(last);
+
+		fail(pgw, -EIO, "pg_backup_start() failed: %s",
+		     *msg ? msg : PQerrorMessage(pgw->conn));
+		one_line(pgw->error);
+		PQclear(last);
+		return NULL;
+	}
+	return last;
+}
+
+int pgw_backup_start(struct pgw *pgw, const char *label,
+		     enum pgw_checkpoint checkpoint, unsigned int hurry_ms)
 {
 	const char *params[2];
 	PGresult *res;
@@ -210,9 +323,12 @@ int pgw_backup_start(struct pgw *pgw, const char *label)
 	PQclear(res);
 
 	params[0] = label;
-	res = query(pgw,
-		    "SELECT lsn, pg_walfile_name(lsn) FROM pg_backup_start($1, true) AS lsn",
-		    1, params, "pg_backup_start() failed");
+	params[1] = checkpoint == PGW_CHECKPOINT_FAST ? "true" : "false";
+	if (!PQsendQueryParams(pgw->conn,
+			       "SELECT lsn, pg_walfile_name(lsn) FROM pg_backup_start($1, $2::boolean) AS lsn",
+			       2, NULL, params, NULL, NULL, 0))
+		return fail_pq(pgw, "pg_backup_start() failed");
+	res = await_backup_start(pgw, checkpoint == PGW_CHECKPOINT_FAST ? 0 : hurry_ms);
 	if (!res)
 		return -EIO;
 	ret = copy_field(pgw, pgw->start_lsn, sizeof(pgw->start_lsn), res, 0, 0,

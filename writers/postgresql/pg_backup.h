@@ -18,9 +18,18 @@
 
 struct pg_conn;
 
+/* The checkpoint that starts a backup, as pg_basebackup --checkpoint. */
+enum pgw_checkpoint {
+	PGW_CHECKPOINT_SPREAD,	/* paced by checkpoint_completion_target */
+	PGW_CHECKPOINT_FAST,	/* immediate: every dirty buffer at once */
+};
+
 struct pgw {
 	struct pg_conn *conn;
 	char error[PGW_ERR_MAX];	/* the server's or our message */
+	/* How we connected, for a second session (a spread checkpoint hurried). */
+	const char *conninfo;
+	uid_t as_uid;
 
 	/* Found from the server at identify. */
 	char data_dir[PATH_MAX];
@@ -40,7 +49,10 @@ struct pgw {
 	char *tablespace_map;		/* "" without tablespaces */
 };
 
-/* Connects with @conninfo; with @as_uid >= 0, as that uid (peer auth). */
+/*
+ * Connects with @conninfo (kept: it must outlive @pgw); with @as_uid >= 0,
+ * as that uid (peer auth).
+ */
 int pgw_connect(struct pgw *pgw, const char *conninfo, uid_t as_uid);
 void pgw_close(struct pgw *pgw);
 
@@ -52,9 +64,14 @@ int pgw_identify(struct pgw *pgw);
 
 /*
  * Reserves the WAL from now on (a temporary physical slot) and starts a
- * non-exclusive backup with an immediate checkpoint.
+ * non-exclusive backup, which begins with a checkpoint: an immediate one
+ * with PGW_CHECKPOINT_FAST; with PGW_CHECKPOINT_SPREAD, one paced as the
+ * server paces its own, waited for up to @hurry_ms (0: as long as it
+ * takes). Past that, a CHECKPOINT in a second session makes the one in
+ * progress finish at full speed, so that the backup starts in time.
  */
-int pgw_backup_start(struct pgw *pgw, const char *label);
+int pgw_backup_start(struct pgw *pgw, const char *label,
+		     enum pgw_checkpoint checkpoint, unsigned int hurry_ms);
 
 /* Ends the backup; the label and map are kept in @pgw. */
 int pgw_backup_stop(struct pgw *pgw);
