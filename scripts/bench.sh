@@ -95,7 +95,7 @@ if [ -z "$report_only" ]; then
 	t0=$(date +%s)
 	rc=0
 	TMPDIR=$tmp VSS_BENCH_VSSCTL=$vssctl scripts/vm-run --kernel "$series" \
-		--disk 1792M --disk 5632M --timeout 6000 \
+		--disk 1792M --disk 5632M --timeout 9000 \
 		--log "$outdir/$name.dmesg" \
 		-- "$repo/scripts/bench-guest.sh" "$json" 2>&1 | tee "$log" || rc=${PIPESTATUS[0]}
 	t1=$(date +%s)
