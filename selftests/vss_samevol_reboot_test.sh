@@ -113,7 +113,10 @@ for fs in ext4 xfs; do
 	echo "frozen_seg_$fs=$now"
 done
 # A module reload between the release and the next create.
-# (udev may still hold a deleted image for a moment: retry for up to 10 s)
+# Snapshots track their devices (changed blocks), and tracking holds the
+# module: untrack first. (udev may still hold a deleted image for a
+# moment: retry for up to 10 s.)
+vssctl untrack "$ext4" >/dev/null 2>&1; vssctl untrack "$xfs" >/dev/null 2>&1
 for i in $(seq 20); do rmmod vss 2>/dev/null && break; sleep 0.5; done
 ! lsmod | grep -qw "^vss" && insmod "$VSS_REPO/build/$VSS_KVER/vss.ko" && echo reloaded=1
 for fs in ext4 xfs; do
