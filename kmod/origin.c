@@ -664,8 +664,11 @@ struct vss_origin *vss_origin_nth(unsigned long n)
 	return NULL;
 }
 
-/* Does @bdev overlap an origin? The caller holds vss_ctl_lock. */
-bool vss_origin_on_device(struct block_device *bdev)
+/*
+ * Does @bdev overlap an origin (with snapshots only, if @snapshotted)? The
+ * caller holds vss_ctl_lock, under which origins and chains change.
+ */
+static bool vss_origin_overlaps(struct block_device *bdev, bool snapshotted)
 {
 	sector_t start = bdev->bd_start_sect;
 	sector_t end = start + bdev_nr_sectors(bdev);
@@ -675,10 +678,16 @@ bool vss_origin_on_device(struct block_device *bdev)
 	list_for_each_entry(origin, &vss_origins, node) {
 		if (origin->disk == bdev->bd_disk &&
 		    start < origin->start + origin->nr_sectors &&
-		    origin->start < end)
+		    origin->start < end &&
+		    (!snapshotted || vss_origin_has_snapshots(origin)))
 			return true;
 	}
 	return false;
+}
+
+bool vss_origin_on_device(struct block_device *bdev)
+{
+	return vss_origin_overlaps(bdev, false);
 }
 
 /*
@@ -700,25 +709,9 @@ bool vss_origin_held_by_fs(struct super_block *sb)
 	return false;
 }
 
-/*
- * Does @bdev overlap an origin that has snapshots? The caller holds
- * vss_ctl_lock, under which chains change.
- */
 bool vss_origin_snapshotted_on_device(struct block_device *bdev)
 {
-	sector_t start = bdev->bd_start_sect;
-	sector_t end = start + bdev_nr_sectors(bdev);
-	struct vss_origin *origin;
-
-	lockdep_assert_held(&vss_ctl_lock);
-	list_for_each_entry(origin, &vss_origins, node) {
-		if (origin->disk == bdev->bd_disk &&
-		    start < origin->start + origin->nr_sectors &&
-		    origin->start < end &&
-		    vss_origin_has_snapshots(origin))
-			return true;
-	}
-	return false;
+	return vss_origin_overlaps(bdev, true);
 }
 
 static int vss_origin_check_device(struct block_device *bdev,
