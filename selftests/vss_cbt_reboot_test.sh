@@ -28,33 +28,12 @@ img=$(mktemp --suffix=.raw "${TMPDIR:-/tmp}/vss-reboot.XXXXXX")
 trap 'rm -f "$img"' EXIT
 truncate -s 64M "$img"
 
-n=0
-failed=0
-tap() {
-	n=$((n + 1))
-	if [ "$1" = ok ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
+# shellcheck source=selftests/host_tap.sh
+. "$repo/selftests/host_tap.sh"
 
-# boot N SCRIPT: runs SCRIPT (bash) in a VM on the image; its stdout is
-# kept in $out/bootN.out, and its exit status returned.
-boot() {
-	local nr=$1 script=$2
-	"$repo/scripts/vm-run" --quiet --kernel "$kernel" --disk "$img" \
-		--log "$out/boot$nr.dmesg" -- \
-		env STATE="$out/state" bash -c "set -u; dev=\${VSS_DISKS%% *}; $script" \
-		>"$out/boot$nr.out" 2>"$out/boot$nr.err"
-	local rc=$?
-	echo "$rc" >"$out/boot$nr.rc"
-	return $rc
-}
-
-# value FILE KEY: the line "KEY=VALUE" of a boot's output.
-value() { sed -n "s/^$2=//p" "$1" | tail -n1; }
+# boot N SCRIPT: SCRIPT in a VM on the image, $dev naming it.
+# shellcheck disable=SC2016 # $VSS_DISKS is the guest's
+boot() { boot_on "$1" 'dev=${VSS_DISKS%% *}' "$2" --disk "$img"; }
 
 echo "TAP version 13"
 echo "1..10"

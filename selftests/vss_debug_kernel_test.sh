@@ -43,18 +43,8 @@ if ! make -s -C "$KDIR" M="$mod" modules >"$out/build.log" 2>&1; then
 fi
 ko=$mod/vss_provoke.ko
 
-n=0
-failed=0
-tap() {
-	n=$((n + 1))
-	if [ "$1" = ok ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-		[ -z "${3:-}" ] || printf '# %s\n' "$3"
-	fi
-}
+# shellcheck source=selftests/host_tap.sh
+. "$repo/selftests/host_tap.sh"
 
 # Each kind: what=KIND, the kernel's report in the guest log, and the line
 # of it that vm-run must blame (scripts/check-kernel-log).

@@ -37,17 +37,8 @@ rm -rf "$out"
 mkdir -p "$out/state"
 t0=$SECONDS
 
-n=0
-failed=0
-tap() {
-	n=$((n + 1))
-	if [ "$1" = ok ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
+# shellcheck source=selftests/host_tap.sh
+. "$repo/selftests/host_tap.sh"
 bail() {
 	tap fail "$1"
 	echo "1..$n"

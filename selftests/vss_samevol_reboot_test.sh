@@ -28,34 +28,12 @@ xfs_img=$(mktemp --suffix=.raw "${TMPDIR:-/tmp}/vss-svreboot.XXXXXX")
 trap 'rm -f "$ext4_img" "$xfs_img"' EXIT
 truncate -s 512M "$ext4_img" "$xfs_img"
 
-n=0
-failed=0
-tap() {
-	n=$((n + 1))
-	if [ "$1" = ok ]; then
-		echo "ok $n $2"
-	else
-		echo "not ok $n $2"
-		failed=$((failed + 1))
-	fi
-}
+# shellcheck source=selftests/host_tap.sh
+. "$repo/selftests/host_tap.sh"
 
-# boot N SCRIPT: runs SCRIPT (bash) in a VM on both images, with $ext4
-# and $xfs naming their devices; its stdout is kept in $out/bootN.out, and
-# its exit status returned.
-boot() {
-	local nr=$1 script=$2
-	"$repo/scripts/vm-run" --quiet --kernel "$kernel" --disk "$ext4_img" \
-		--disk "$xfs_img" --log "$out/boot$nr.dmesg" -- \
-		env STATE="$out/state" bash -c "set -u; set -- \$VSS_DISKS; ext4=\$1 xfs=\$2; $script" \
-		>"$out/boot$nr.out" 2>"$out/boot$nr.err"
-	local rc=$?
-	echo "$rc" >"$out/boot$nr.rc"
-	return $rc
-}
-
-# value FILE KEY: the line "KEY=VALUE" of a file.
-value() { sed -n "s/^$2=//p" "$1" 2>/dev/null | tail -n1; }
+# boot N SCRIPT: SCRIPT in a VM on both images, $ext4 and $xfs naming them.
+# shellcheck disable=SC2016 # $VSS_DISKS is the guest's
+boot() { boot_on "$1" 'set -- $VSS_DISKS; ext4=$1 xfs=$2' "$2" --disk "$ext4_img" --disk "$xfs_img"; }
 
 echo "TAP version 13"
 echo "1..11"
