@@ -872,7 +872,10 @@ fi
 #   backup       what a user runs: the writer's default (a spread
 #                checkpoint, which makes the backup longer: none and
 #                backup run LONG_DUR seconds, the others DUR) and vssctl
-#                exec --idle (tar at nice 19 in the idle I/O class).
+#                exec --idle (tar at nice 19 in the idle I/O class);
+#   live-idle    no set at all: the same tar at the same priority, of the
+#                live data directory: what the backup tool costs by itself,
+#                which a backup through any snapshot pays too.
 # The window of each figure is vssctl exec's run (from its start to its
 # end); for none, the same seconds of its run as the backup's window; and
 # "around:MODE", the run's own seconds outside its window (from 2 s in to
@@ -1006,6 +1009,8 @@ pgbench_phase() {
 		# COMMAND (sh -c SCRIPT DIR ...) notes its own start and end.
 		case $1 in
 		*backup) cmd=(tar -cf "$P/bak/pg.tar" -C /run/vss/exec .) ;;
+		# tar exits 1 for files that changed as it read them.
+		live-idle) cmd=(tar -cf "$P/bak/pg.tar" --warning=no-file-changed -C "$P/data" .) ;;
 		*) cmd=(sleep "$hold_s") ;;
 		esac
 		# shellcheck disable=SC2016
@@ -1015,6 +1020,8 @@ pgbench_phase() {
 		case $1 in
 		nw-hold) "$VSSCTL" exec --no-writers --storage "$store" /dev/bench/pg -- sh -c "$timed" "$P" "${cmd[@]}" ;;
 		backup) "$VSSCTL" exec --storage "$store" --idle -- sh -c "$timed" "$P" "${cmd[@]}" ;;
+		# What vssctl exec --idle sets (vssctl/priority.c).
+		live-idle) nice -n 19 ionice -c 3 sh -c "$timed" "$P" "${cmd[@]}"; [ $? -le 1 ] ;;
 		*) "$VSSCTL" exec --storage "$store" -- sh -c "$timed" "$P" "${cmd[@]}" ;;
 		esac >"$raw/pg-exec-$1-$2.out" 2>&1
 		rc=$?
@@ -1060,7 +1067,7 @@ pgbench_phase() {
 		# seconds of its own run.
 		window_stats "none:$1" "$2" "$P/log-none" "$((t_none0 + off0))" "$((t_none0 + off1))" \
 			"{\"offset_us\":$off0}"
-		if [ "$t_c0" -gt "$t_b0" ] && [ "$t_c1" -gt "$t_c0" ]; then
+		if [ "$1" != live-idle ] && [ "$t_c0" -gt "$t_b0" ] && [ "$t_c1" -gt "$t_c0" ]; then
 			window_stats "$1/set" "$2" "$P/log-$1" "$t_b0" "$t_c0"
 			window_stats "$1/cmd" "$2" "$P/log-$1" "$t_c0" "$t_c1"
 			window_stats "none:$1/set" "$2" "$P/log-none" "$((t_none0 + off0))" "$((t_none0 + t_c0 - t_run0))"
@@ -1089,6 +1096,7 @@ pgbench_phase() {
 		pg_run fast-hold "$k"
 		pg_run nw-hold "$k"
 		pg_run backup "$k"
+		pg_run live-idle "$k"
 	done
 	kill "$wpid" 2>/dev/null
 	wait "$wpid" 2>/dev/null

@@ -485,7 +485,8 @@ if pg:
     modes = (("none", "no backup"), ("around", "backup run, outside"),
              ("backup", "backup (spread, --idle)"),
              ("fast-backup", "backup (fast, tar)"), ("fast-hold", "hold (fast)"),
-             ("nw-hold", "hold (--no-writers)"))
+             ("nw-hold", "hold (--no-writers)"),
+             ("live-idle", "tar of the live data"))
     for mode, name in modes:
         rs = [r for r in pg if r["mode"] == mode]
         if not rs:
@@ -507,7 +508,7 @@ if pg:
                      f"writer frozen {ms(x['writers_frozen_us'])} ms; checkpoint "
                      f"{'/'.join(x['checkpoint_kinds']) or '-'}, {fmt_or(x['checkpoint_buffers'], 1, '.0f')} buffers "
                      f"in {fmt_or(x['checkpoint_write_s'], 1, '.1f')} s")
-        if mode.endswith("backup"):
+        if mode.endswith("backup") or mode == "live-idle":
             extra += (f", tar {(med([r.get('tar_bytes') for r in rs]) or 0) / 2**20:.0f} MiB, "
                       f"backup_label in {sum(1 for r in rs if r.get('backup_label'))}/{len(rs)}")
         p(f"  {name:24} {x['tps']:7.1f} tps, latency p50 {x['lat_p50_us'] / 1000:6.1f} ms, "
@@ -559,6 +560,15 @@ if pg:
         x = G["backup"]
         p(f"  {'backup':24} vs its own run outside the backup: {100 * x['lost_in_run']:+.1f}% tps lost, "
           f"p99 {x['stall_p99_in_run_us'] / 1000:+.1f} ms (medians of {len(pairs)} runs)")
+    # The backup tool's own share: the same tar at the same priority with
+    # no set, each against its own run outside its window.
+    live = D.get("around:live-idle")
+    if live and "backup" in G and G["backup"].get("lost_in_run") is not None:
+        G["backup"]["tool_alone_lost_in_run"] = live["lost"]
+        G["backup"]["added_over_tool"] = G["backup"]["lost_in_run"] - live["lost"]
+        p(f"  {'tar of the live data':24} (--idle, no set) vs its own run outside: {100 * live['lost']:+.1f}% "
+          f"over {live['seconds']:.1f} s: the backup adds {100 * G['backup']['added_over_tool']:+.1f} points to "
+          f"its tool's own cost")
     S["pgbench"] = G
 
 # The same-volume store (phase samevol): 4k random writes to a file on ext4
@@ -764,6 +774,7 @@ lo = G.get("lost")
 target("pgbench throughput lost < 5% over the backup's duration", lo, None if lo is None else lo < 0.05,
        "-" if lo is None else f"{100 * lo:.1f}% ({G['tps']:.1f} vs {N['tps']:.1f} tps; "
        f"paired {100 * G['lost_paired']:.1f}%, in the run {fmt_or(G.get('lost_in_run'), 0.01, '.1f')}%; "
+       f"the same tar of the live data, no set: {fmt_or(G.get('tool_alone_lost_in_run'), 0.01, '.1f')}%; "
        f"backup {G['window_us'] / 1e6:.1f} s)")
 SV = S.get("samevol", {})
 if SV:
