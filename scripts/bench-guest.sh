@@ -1046,7 +1046,7 @@ pgbench_phase() {
 		# vsswriterd's own figures for this set.
 		held=$(sed -n 's/.* created (writes held \([0-9]*\) us, writers frozen \([0-9]*\) us).*/\1/p' "$raw/pg-writerd.log" | tail -n1)
 		frozen=$(sed -n 's/.* created (writes held \([0-9]*\) us, writers frozen \([0-9]*\) us).*/\2/p' "$raw/pg-writerd.log" | tail -n1)
-		[ "$1" != nw-hold ] || held='' frozen=''
+		case $1 in nw-hold | live-idle) held='' frozen='' ;; esac
 		off0=$((t_b0 - t_run0))
 		off1=$((t_b1 - t_run0))
 		window_stats "$1" "$2" "$P/log-$1" "$t_b0" "$t_b1" "$(jq -cn --argjson rc "$rc" \

@@ -501,7 +501,7 @@ if pg:
         G[mode]["runs"] = len(rs)
         x = G[mode]
         extra = ""
-        if mode not in ("none", "around"):
+        if mode not in ("none", "around", "live-idle"):
             ms = lambda v: "-" if v is None else f"{v / 1000:.1f}"
             extra = (f"; window {x['window_us'] / 1e6:.1f} s (set {ms(x['set_us'])} ms, COMMAND "
                      f"{fmt_or(x['command_us'], 1e6, '.1f')} s), writes held {fmt_or(x['writes_held_us'], 1, '.0f')} us, "
