@@ -12,7 +12,9 @@
  * Disks (VSS_DISKS): A and B are origins, C the block store, D a device
  * that is only tracked. VSS_UNLOAD_SECONDS sets how long the storm lasts
  * (default 60; the debug kernel, VSS_TIMEOUT_SCALE, gets the same time),
- * longer if it has not unloaded the module three times by then.
+ * longer if it has not unloaded the module three times by then. Every
+ * 2 s the workers that hold the module pause after their round for up to
+ * 300 ms, so that unloads come however fast their rounds are.
  */
 #include "vss_nl.h"
 #include "vss_util.h"
@@ -68,7 +70,18 @@ static const char *const worker_names[NR_WORKERS] = {
 
 struct shared {
 	struct worker_stats w[NR_WORKERS];
+	/*
+	 * Set by the main loop for a moment every LULL_EVERY_MS: the
+	 * workers that hold the module finish their round and wait, so that
+	 * an unload can come, while rmmod goes on trying against the rounds'
+	 * ends and the writer goes on writing. Without it the module is out
+	 * only when every worker happens to rest at once.
+	 */
+	volatile int lull;
 };
+
+#define LULL_EVERY_MS 2000
+#define LULL_MS 300
 
 static struct shared *sh;
 static volatile sig_atomic_t stopping;
@@ -95,6 +108,12 @@ unexpected(struct worker_stats *w, const char *fmt, ...)
 static void pause_ms(unsigned int ms)
 {
 	usleep(ms * 1000);
+}
+
+static void wait_out_lull(void)
+{
+	while (sh->lull && !stopping)
+		pause_ms(5);
 }
 
 static uint64_t now_ms(void)
@@ -195,6 +214,7 @@ static void creator(struct worker_stats *w)
 		unsigned int i, nr = 1 + (rnd(&state) & 1);
 		int ret;
 
+		wait_out_lull();
 		if (nl_ready(&nl, w))
 			continue;
 		ret = vss_create(&nl, devs, nr, disk[2], 0, 4096,
@@ -267,6 +287,7 @@ static void tracker(struct worker_stats *w)
 	while (!stopping) {
 		int ret;
 
+		wait_out_lull();
 		if (nl_ready(&nl, w))
 			continue;
 		ret = dev_request(&nl, VSS_CMD_TRACK, rdev[3], false);
@@ -309,6 +330,7 @@ static void dumper(struct worker_stats *w)
 		struct vss_msg *m;
 		int rcvbuf = 1024;
 
+		wait_out_lull();
 		if (nl_ready(&nl, w))
 			continue;
 		setsockopt(nl.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
@@ -390,6 +412,7 @@ int main(void)
 	unsigned long attempts = 0, unloads = 0, refusals = 0, other = 0;
 	unsigned long reload_failures = 0;
 	uint64_t slowest = 0, t_start, t_end, storm_ms, sectors = 0;
+	uint64_t next_lull, lull_end = 0;
 	uint64_t state = (uint64_t)time(NULL) | 1;
 	char other_err[128] = "", why[256] = "";
 	pid_t pids[NR_WORKERS];
@@ -443,9 +466,18 @@ int main(void)
 	 */
 	t_start = now_ms();
 	t_end = t_start + secs * 1000;
+	next_lull = t_start + LULL_EVERY_MS;
 	while (now_ms() < t_end ||
 	       (unloads < 3 && now_ms() < t_end + 2 * secs * 1000)) {
 		uint64_t t0 = now_ms(), took;
+
+		if (!sh->lull && t0 >= next_lull) {
+			sh->lull = 1;
+			lull_end = t0 + LULL_MS;
+		} else if (sh->lull && t0 >= lull_end) {
+			sh->lull = 0;
+			next_lull = t0 + LULL_EVERY_MS;
+		}
 
 		ret = syscall(SYS_delete_module, "vss", O_NONBLOCK);
 		took = now_ms() - t0;
@@ -460,6 +492,10 @@ int main(void)
 			if (ret && !reload_failures++)
 				snprintf(other_err, sizeof(other_err),
 					 "insmod: %s", strerror(-ret));
+			if (sh->lull) {
+				sh->lull = 0;
+				next_lull = now_ms() + LULL_EVERY_MS;
+			}
 		} else if (errno == EAGAIN || errno == EBUSY) {
 			refusals++;
 		} else if (!other++) {
@@ -469,6 +505,7 @@ int main(void)
 		pause_ms(rnd(&state) % 15);
 	}
 	storm_ms = now_ms() - t_start;
+	sh->lull = 0;
 	for (i = 0; i < NR_WORKERS; i++)
 		kill(pids[i], SIGTERM);
 	for (i = 0; i < NR_WORKERS; i++) {
